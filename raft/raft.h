@@ -41,6 +41,7 @@ struct Config {
   std::size_t max_msg_bytes = 1 << 20;       ///< bound on entry bytes per Append
   int max_inflight_msgs = 256;               ///< pipelined Appends per follower
   std::size_t max_snapshot_chunk = 1 << 20;  ///< bytes per InstallSnapshot chunk
+  int max_inflight_snapshot_chunks = 4;      ///< unacknowledged chunks in flight per follower
   std::size_t max_committed_bytes_per_ready = 16 << 20;
 
   /// Injected randomness: returns a uniform integer in [0, n). Must be set.

@@ -1,0 +1,139 @@
+// Encoding and pure helpers for the value types in types.h, message.h and raft.h.
+#include "raft/types.h"
+
+#include <algorithm>
+
+#include "raft/message.h"
+#include "raft/raft.h"
+
+namespace raft {
+
+namespace {
+
+// Version byte of the conf-change encoding, so the format can grow without ambiguity.
+constexpr std::uint8_t kConfChangeVersion = 1;
+constexpr std::size_t kConfChangeHeader = 1 + 1 + 8 + 4;
+
+void put_u64(std::string& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+void put_u32(std::string& out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+std::uint64_t get_le(std::string_view data, std::size_t pos, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    v |= static_cast<std::uint64_t>(static_cast<unsigned char>(data[pos + i])) << (8 * i);
+  }
+  return v;
+}
+
+void erase_sorted(std::vector<NodeId>& v, NodeId id) {
+  auto it = std::lower_bound(v.begin(), v.end(), id);
+  if (it != v.end() && *it == id) v.erase(it);
+}
+
+void insert_sorted(std::vector<NodeId>& v, NodeId id) {
+  auto it = std::lower_bound(v.begin(), v.end(), id);
+  if (it == v.end() || *it != id) v.insert(it, id);
+}
+
+}  // namespace
+
+std::string encode_conf_change(const ConfChange& cc) {
+  std::string out;
+  out.reserve(kConfChangeHeader + cc.context.size());
+  out.push_back(static_cast<char>(kConfChangeVersion));
+  out.push_back(static_cast<char>(cc.type));
+  put_u64(out, cc.node);
+  put_u32(out, static_cast<std::uint32_t>(cc.context.size()));
+  out.append(cc.context);
+  return out;
+}
+
+std::optional<ConfChange> decode_conf_change(std::string_view data) {
+  if (data.size() < kConfChangeHeader) return std::nullopt;
+  if (static_cast<std::uint8_t>(data[0]) != kConfChangeVersion) return std::nullopt;
+  const auto type = static_cast<std::uint8_t>(data[1]);
+  if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) return std::nullopt;
+  ConfChange cc;
+  cc.type = static_cast<ConfChangeType>(type);
+  cc.node = get_le(data, 2, 8);
+  const std::uint64_t len = get_le(data, 10, 4);
+  if (data.size() - kConfChangeHeader != len) return std::nullopt;
+  cc.context.assign(data.substr(kConfChangeHeader));
+  return cc;
+}
+
+ConfState apply_conf_change(ConfState conf, const ConfChange& cc) {
+  if (cc.node == kNoNode) return conf;
+  erase_sorted(conf.voters, cc.node);
+  erase_sorted(conf.learners, cc.node);
+  switch (cc.type) {
+    case ConfChangeType::kAddVoter:
+      insert_sorted(conf.voters, cc.node);
+      break;
+    case ConfChangeType::kAddLearner:
+      insert_sorted(conf.learners, cc.node);
+      break;
+    case ConfChangeType::kRemoveNode:
+      break;
+  }
+  return conf;
+}
+
+const char* to_string(MessageType t) {
+  switch (t) {
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResp:
+      return "PreVoteResp";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResp:
+      return "VoteResp";
+    case MessageType::kAppend:
+      return "Append";
+    case MessageType::kAppendResp:
+      return "AppendResp";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResp:
+      return "HeartbeatResp";
+    case MessageType::kSnapshot:
+      return "Snapshot";
+    case MessageType::kSnapshotResp:
+      return "SnapshotResp";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResp:
+      return "ReadIndexResp";
+  }
+  return "Unknown";
+}
+
+const char* to_string(Role r) {
+  switch (r) {
+    case Role::kFollower:
+      return "follower";
+    case Role::kPreCandidate:
+      return "pre-candidate";
+    case Role::kCandidate:
+      return "candidate";
+    case Role::kLeader:
+      return "leader";
+  }
+  return "unknown";
+}
+
+bool Ready::empty() const {
+  return !soft_state && !hard_state && entries.empty() && !snapshot_chunk && !snapshot &&
+         committed.empty() && messages.empty() && messages_after_persist.empty() &&
+         read_states.empty();
+}
+
+}  // namespace raft
