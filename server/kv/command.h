@@ -28,13 +28,18 @@ enum CommandFlag : std::uint32_t {
   kCmdConnection = 1u << 4,  ///< touches only the connection/server (PING, CLIENT, INFO...)
   kCmdLoading = 1u << 5,
   kCmdStale = 1u << 6,
+  kCmdDenyOom = 1u << 7,   ///< may grow memory (Redis "denyoom"); shown by COMMAND
+  kCmdInternal = 1u << 8,  ///< proposed by the node itself (REAPEXPIRED): refuse from clients,
+                           ///< hide from COMMAND
 };
 
 /// Prepare step of a write, run on the node that receives it, before proposing:
 /// validates syntax and rewrites relative times to absolute ones (EX 10 -> PXAT now+10000), as
 /// Redis does before propagating to replicas. On success it fills `log_args` (what goes into the
 /// log entry; usually args with the rewrite) and returns true; on error it writes the error reply
-/// to `out` and returns false, and nothing is proposed.
+/// to `out` and returns false, and nothing is proposed. Leaving `log_args` empty on success means
+/// "args unchanged" (no copy on the hot path). Use prepare_write() (state_machine.h), which
+/// also encodes the entry.
 using PrepareHandler = std::function<bool(Args args, std::int64_t now_ms,
                                           std::vector<std::string>& log_args, resp::Writer& out)>;
 /// Runs inside apply on every node, deterministically: `now_ms` is the timestamp the proposer
