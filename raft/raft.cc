@@ -420,10 +420,11 @@ void Node::Impl::step(const Message& m) {
       become_follower(m.term, from_leader ? m.from : kNoNode);
     }
   } else if (m.term < term) {
-    if ((cfg.check_quorum || cfg.pre_vote) &&
-        (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat)) {
-      // A stale leader that cannot hear higher terms through votes (we ignore its pre-votes and
-      // it ignores ours under the lease) learns our term from this answer and steps down.
+    if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat) {
+      // Figure 2, AppendEntries rule 1: reply false if term < currentTerm. What matters is
+      // our term: the stale leader learns it and steps down (with pre-vote and leases it might
+      // otherwise never hear of it). Index 0 and no reject flag keep the answer inert should it
+      // reach a leader of our own term.
       Message r;
       r.type = MessageType::kAppendResp;
       r.to = m.from;

@@ -12,6 +12,59 @@ std::uint64_t Rng::next() {
   return z ^ (z >> 31);
 }
 
+Solo::Solo(NodeId id, std::vector<NodeId> voters,
+           const std::function<void(raft::MemoryStorage&)>& setup,
+           const std::function<void(raft::Config&)>& tweak)
+    : storage(raft::ConfState{std::move(voters), {}}) {
+  if (setup) setup(storage);
+  raft::Config c;
+  c.id = id;
+  c.election_ticks = 10;
+  c.heartbeat_ticks = 1;
+  c.rand = [this](std::uint64_t n) { return rng(n); };
+  c.log = [this](raft::LogLevel, const std::string& line) { logs.push_back(line); };
+  if (tweak) tweak(c);
+  node = std::make_unique<raft::Node>(c, storage);
+}
+
+raft::Ready Solo::next() {
+  raft::Ready rd = node->ready();
+  if (rd.snapshot) storage.apply_snapshot(*rd.snapshot, "");
+  if (!rd.entries.empty()) storage.append(rd.entries);
+  if (rd.hard_state) storage.set_hard_state(*rd.hard_state);
+  node->advance(rd);
+  return rd;
+}
+
+std::vector<Message> Solo::next_msgs() {
+  raft::Ready rd = next();
+  std::vector<Message> out = rd.messages;
+  out.insert(out.end(), rd.messages_after_persist.begin(), rd.messages_after_persist.end());
+  return out;
+}
+
+void Solo::step(Message m) {
+  node->step(m);
+}
+
+Message msg(MessageType type, NodeId from, NodeId to, Term term) {
+  Message m;
+  m.type = type;
+  m.from = from;
+  m.to = to;
+  m.term = term;
+  return m;
+}
+
+std::vector<Entry> entries_with_terms(Index first, const std::vector<Term>& terms) {
+  std::vector<Entry> out;
+  for (std::size_t k = 0; k < terms.size(); ++k) {
+    out.push_back(
+        Entry{terms[k], first + k, raft::EntryType::kNormal, "e" + std::to_string(first + k)});
+  }
+  return out;
+}
+
 Cluster::Cluster(std::vector<NodeId> voters, std::vector<NodeId> learners,
                  std::function<void(raft::Config&)> tweak, std::uint64_t seed)
     : tweak_(std::move(tweak)), rng_(seed) {

@@ -59,6 +59,30 @@ struct Peer {
   bool down = false;
 };
 
+/// One node driven by hand: tests step crafted messages in and inspect each Ready, which
+/// `next()` persists to the node's MemoryStorage before advancing (a minimal host).
+struct Solo {
+  Solo(NodeId id, std::vector<NodeId> voters,
+       const std::function<void(raft::MemoryStorage&)>& setup = {},
+       const std::function<void(raft::Config&)>& tweak = {});
+
+  /// ready(), persist entries/hard state/snapshot, advance(). Returns the Ready.
+  raft::Ready next();
+  /// Everything sent (both queues) by the next Ready.
+  std::vector<Message> next_msgs();
+  void step(Message m);
+
+  Rng rng{7};
+  raft::MemoryStorage storage;
+  std::unique_ptr<raft::Node> node;
+  std::vector<std::string> logs;
+};
+
+/// Builds a message from `from` to `to`.
+Message msg(MessageType type, NodeId from, NodeId to, Term term);
+/// Entries with the given terms at consecutive indexes starting at `first`.
+std::vector<Entry> entries_with_terms(Index first, const std::vector<Term>& terms);
+
 class Cluster {
  public:
   /// Creates `voters` (ids 1..n unless given) plus `learners`, all bootstrapped with that
