@@ -1,0 +1,281 @@
+#include "server/config.h"
+
+#include <fmt/core.h>
+
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#ifndef RAFTD_VERSION
+#define RAFTD_VERSION "0.0.0"
+#endif
+
+namespace po = boost::program_options;
+
+namespace raftd {
+
+std::string_view version_string() {
+  return RAFTD_VERSION;
+}
+
+std::string Endpoint::to_string() const {
+  if (host.find(':') != std::string::npos) return fmt::format("[{}]:{}", host, port);
+  return fmt::format("{}:{}", host, port);
+}
+
+namespace {
+
+template <typename T>
+bool parse_number(std::string_view text, T& out) {
+  if (text.empty()) return false;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
+}
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Every option, with its default; conf/raftd.conf mirrors this list.
+struct RawOptions {
+  std::string addr, data_dir, ensemble, id, log_level, log_file, proto_max_bulk_len, max_clients,
+      query_buffer_limit, output_pause, tcp_backlog;
+};
+
+po::options_description settings_description(RawOptions& raw) {
+  po::options_description d("Settings (also accepted in the --config file as `name = value`)");
+  // clang-format off
+  d.add_options()
+    ("addr,a", po::value(&raw.addr)->default_value("127.0.0.1:7001")->value_name("host:port"),
+     "client address; Raft peers use port+1 on the same host")
+    ("data-dir,d", po::value(&raw.data_dir)->default_value("data")->value_name("DIR"),
+     "data directory, created if missing")
+    ("ensemble,e", po::value(&raw.ensemble)->default_value("")->value_name("host:port,..."),
+     "cluster members' client addresses (host:port or id/host:port); empty: single node")
+    ("id,i", po::value(&raw.id)->default_value("1")->value_name("ID"),
+     "this node's id, a positive integer")
+    ("log-level", po::value(&raw.log_level)->default_value("info")->value_name("LEVEL"),
+     "debug, info, warn or error")
+    ("log-file", po::value(&raw.log_file)->default_value("")->value_name("FILE"),
+     "append the log to FILE; empty: stderr")
+    ("proto-max-bulk-len", po::value(&raw.proto_max_bulk_len)->default_value("512mb")
+         ->value_name("BYTES"),
+     "largest bulk string a client may send (at least 1mb)")
+    ("max-clients", po::value(&raw.max_clients)->default_value("10000")->value_name("N"),
+     "connected clients at most; further ones get an error and are closed")
+    ("client-query-buffer-limit", po::value(&raw.query_buffer_limit)->default_value("1gb")
+         ->value_name("BYTES"),
+     "close a client whose unparsed input exceeds this")
+    ("client-output-pause", po::value(&raw.output_pause)->default_value("64mb")
+         ->value_name("BYTES"),
+     "stop reading from a client whose unsent replies exceed this, until they drain")
+    ("tcp-backlog", po::value(&raw.tcp_backlog)->default_value("511")->value_name("N"),
+     "listen() backlog");
+  // clang-format on
+  return d;
+}
+
+ParseOutcome fail(std::string message) {
+  return {ParseOutcome::Action::kExit, 2,
+          fmt::format("raftd: {}\nTry 'raftd --help' for more information.\n", message)};
+}
+
+std::optional<Member> parse_member(std::string_view text, std::string& error) {
+  Member m;
+  const auto slash = text.find('/');
+  if (slash != std::string_view::npos) {
+    if (!parse_number(text.substr(0, slash), m.id) || m.id == 0) {
+      error = fmt::format("bad node id in ensemble member '{}'", text);
+      return std::nullopt;
+    }
+    text.remove_prefix(slash + 1);
+  }
+  auto ep = parse_endpoint(text, error);
+  if (!ep) return std::nullopt;
+  m.addr = std::move(*ep);
+  return m;
+}
+
+}  // namespace
+
+std::optional<Endpoint> parse_endpoint(std::string_view text, std::string& error) {
+  Endpoint ep;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      error = fmt::format("bad address '{}': expected [ipv6]:port", text);
+      return std::nullopt;
+    }
+    ep.host = std::string(text.substr(1, close - 1));
+    port = text.substr(close + 2);
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      error = fmt::format("bad address '{}': expected host:port", text);
+      return std::nullopt;
+    }
+    ep.host = std::string(text.substr(0, colon));
+    port = text.substr(colon + 1);
+    if (ep.host.find(':') != std::string::npos) {
+      error = fmt::format("bad address '{}': write IPv6 hosts as [addr]:port", text);
+      return std::nullopt;
+    }
+  }
+  unsigned value = 0;
+  if (ep.host.empty()) {
+    error = fmt::format("bad address '{}': empty host", text);
+    return std::nullopt;
+  }
+  if (!parse_number(port, value) || value == 0 || value > 65534) {
+    error = fmt::format("bad port in '{}': expected 1..65534 (peers use port+1)", text);
+    return std::nullopt;
+  }
+  ep.port = static_cast<std::uint16_t>(value);
+  return ep;
+}
+
+std::optional<std::size_t> parse_memory(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::uint64_t value = 0;
+  if (!parse_number(text.substr(0, digits), value)) return std::nullopt;
+  const std::string unit = lower(text.substr(digits));
+  std::uint64_t mul = 1;
+  if (unit.empty() || unit == "b") {
+    mul = 1;
+  } else if (unit == "k") {
+    mul = 1000;
+  } else if (unit == "kb") {
+    mul = 1024;
+  } else if (unit == "m") {
+    mul = 1000 * 1000;
+  } else if (unit == "mb") {
+    mul = 1024 * 1024;
+  } else if (unit == "g") {
+    mul = 1000ull * 1000 * 1000;
+  } else if (unit == "gb") {
+    mul = 1024ull * 1024 * 1024;
+  } else {
+    return std::nullopt;
+  }
+  if (value > UINT64_MAX / mul) return std::nullopt;
+  return static_cast<std::size_t>(value * mul);
+}
+
+ParseOutcome parse_config(int argc, const char* const* argv, Config& config) {
+  RawOptions raw;
+  std::string config_file;
+  po::options_description generic("General");
+  // clang-format off
+  generic.add_options()
+    ("help,h", "print this help and exit")
+    ("version,v", "print the version and exit")
+    ("config", po::value(&config_file)->value_name("FILE"),
+     "read settings from FILE; flags on the command line override it");
+  // clang-format on
+  po::options_description settings = settings_description(raw);
+  po::options_description all;
+  all.add(generic).add(settings);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).run(), vm);
+    if (vm.count("help")) {
+      std::ostringstream out;
+      out << "raftd " << version_string()
+          << " - a Raft-replicated key-value daemon speaking the Redis protocol\n\n"
+          << "Usage: raftd [-a host:port] [-d DIR] [-e host:port,...] [-i ID] [--config FILE] "
+             "[options]\n\n"
+          << all << "\nExample: raftd -a 127.0.0.1:7001 -d data/n1\n";
+      return {ParseOutcome::Action::kExit, 0, out.str()};
+    }
+    if (vm.count("version")) {
+      return {ParseOutcome::Action::kExit, 0, fmt::format("raftd {}\n", version_string())};
+    }
+    if (vm.count("config")) {
+      config_file = vm["config"].as<std::string>();
+      std::ifstream in(config_file);
+      if (!in) return fail(fmt::format("cannot read config file '{}'", config_file));
+      // Values already stored from the command line are kept: store() does not overwrite them.
+      po::store(po::parse_config_file(in, settings), vm);
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return fail(config_file.empty() ? e.what()
+                                    : fmt::format("{} (config file '{}')", e.what(), config_file));
+  }
+
+  Config c;
+  c.config_file = config_file;
+  std::string error;
+  auto addr = parse_endpoint(raw.addr, error);
+  if (!addr) return fail(fmt::format("--addr: {}", error));
+  c.addr = *addr;
+
+  if (raw.data_dir.empty()) return fail("--data-dir must not be empty");
+  c.data_dir = raw.data_dir;
+
+  std::set<std::string> seen_addrs;
+  std::set<std::uint64_t> seen_ids;
+  std::string_view rest = raw.ensemble;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (item.empty()) return fail("--ensemble: empty member in the list");
+    auto member = parse_member(item, error);
+    if (!member) return fail(fmt::format("--ensemble: {}", error));
+    if (!seen_addrs.insert(member->addr.to_string()).second) {
+      return fail(fmt::format("--ensemble: member {} listed twice", member->addr.to_string()));
+    }
+    if (member->id != 0 && !seen_ids.insert(member->id).second) {
+      return fail(fmt::format("--ensemble: node id {} listed twice", member->id));
+    }
+    c.ensemble.push_back(std::move(*member));
+  }
+
+  if (!parse_number(raw.id, c.id) || c.id == 0) {
+    return fail(fmt::format("--id: '{}' is not a positive integer", raw.id));
+  }
+  auto level = log::parse_level(lower(raw.log_level));
+  if (!level) {
+    return fail(
+        fmt::format("--log-level: '{}' is not one of debug, info, warn, error", raw.log_level));
+  }
+  c.log_level = *level;
+  c.log_file = raw.log_file;
+
+  auto bulk = parse_memory(raw.proto_max_bulk_len);
+  if (!bulk || *bulk < 1024 * 1024) {
+    return fail(fmt::format("--proto-max-bulk-len: '{}' is not a size of at least 1mb",
+                            raw.proto_max_bulk_len));
+  }
+  c.proto_max_bulk_len = *bulk;
+  if (!parse_number(raw.max_clients, c.max_clients) || c.max_clients == 0) {
+    return fail(fmt::format("--max-clients: '{}' is not a positive integer", raw.max_clients));
+  }
+  auto qlimit = parse_memory(raw.query_buffer_limit);
+  if (!qlimit || *qlimit < 1024 * 1024) {
+    return fail(fmt::format("--client-query-buffer-limit: '{}' is not a size of at least 1mb",
+                            raw.query_buffer_limit));
+  }
+  c.client_query_buffer_limit = *qlimit;
+  auto pause = parse_memory(raw.output_pause);
+  if (!pause || *pause < 64 * 1024) {
+    return fail(fmt::format("--client-output-pause: '{}' is not a size of at least 64kb",
+                            raw.output_pause));
+  }
+  c.client_output_pause = *pause;
+  if (!parse_number(raw.tcp_backlog, c.tcp_backlog) || c.tcp_backlog <= 0) {
+    return fail(fmt::format("--tcp-backlog: '{}' is not a positive integer", raw.tcp_backlog));
+  }
+  config = std::move(c);
+  return {};
+}
+
+}  // namespace raftd

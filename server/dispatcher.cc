@@ -1,0 +1,76 @@
+#include "server/dispatcher.h"
+
+#include <algorithm>
+
+#include "server/client_context.h"
+#include "server/kv/entry.h"
+#include "server/kv/state_machine.h"
+#include "server/log.h"
+#include "server/proposer.h"
+#include "server/server_state.h"
+
+namespace raftd {
+
+namespace {
+
+const CommandSpec* find_subcommand(const CommandSpec& parent, std::string_view name) {
+  std::string lowered(name);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](char c) {
+    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  });
+  auto it = parent.subcommands.find(lowered);
+  return it == parent.subcommands.end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::int64_t now_ms,
+                                         resp::Writer& out) {
+  const std::size_t reply_start = out.buffer().size();
+  auto reject = [&](const std::string& error) {
+    out.error(error);
+    ++server_.stats.total_error_replies;
+    return Outcome::kReplied;
+  };
+
+  // Lookup as Redis's lookupCommand: a container command with at least one argument names a
+  // subcommand; the container alone is a command of its own (COMMAND, or an arity error).
+  const CommandSpec* spec = server_.commands.find(args[0]);
+  // Internal rows (REAPEXPIRED) are proposed by the node itself, never by clients.
+  if (spec == nullptr || (spec->flags & kCmdInternal)) return reject(unknown_command_error(args));
+  if (!spec->subcommands.empty() && args.size() >= 2) {
+    const CommandSpec* sub = find_subcommand(*spec, args[1]);
+    if (sub == nullptr) return reject(unknown_subcommand_error(spec->name, args[1]));
+    spec = sub;
+  }
+  if (!CommandTable::check_arity(*spec, args.size())) return reject(wrong_arity_error(spec->name));
+
+  ++server_.stats.total_commands_processed;
+  client.info().last_command = spec->name;
+
+  if (spec->flags & kCmdWrite) {
+    // The write path: prepare on this node (syntax, relative -> absolute times), then the
+    // command travels as a log entry stamped with this node's clock and is applied by the
+    // state machine wherever the log is applied.
+    std::string entry;
+    if (!prepare_write(*spec, args, now_ms, entry, out)) {
+      ++server_.stats.total_error_replies;
+      return Outcome::kReplied;
+    }
+    proposer_.propose(std::move(entry), client.defer_reply());
+    return Outcome::kDeferred;
+  }
+  if (spec->flags & kCmdReadonly) {
+    server_.state_machine.read(*spec, args, now_ms, out);
+  } else if (spec->flags & kCmdConnection) {
+    spec->connection(client, args, out);
+  } else {
+    log::error("command '{}' has no handler for its flags {:#x}", spec->name, spec->flags);
+    std::abort();
+  }
+  const std::string& buf = out.buffer();
+  if (buf.size() > reply_start && buf[reply_start] == '-') ++server_.stats.total_error_replies;
+  return Outcome::kReplied;
+}
+
+}  // namespace raftd

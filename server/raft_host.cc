@@ -1,0 +1,638 @@
+#include "server/raft_host.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <cstdlib>
+
+#include "raft/types.h"
+#include "server/kv/state_machine.h"
+#include "server/log.h"
+#include "storage/data_dir.h"
+
+namespace raftd {
+
+namespace {
+
+constexpr std::string_view kNoLeader = "-CLUSTERDOWN no leader\r\n";
+
+std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 1469598103934665603ull) {
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string error_reply(std::string_view text) {
+  return fmt::format("-{}\r\n", text);
+}
+
+// Splits "host:port" (host may be "[v6]").
+bool split_address(const std::string& addr, std::string& host, std::uint16_t& port) {
+  const auto colon = addr.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = addr.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const int p = std::atoi(addr.c_str() + colon + 1);
+  if (p <= 0 || p >= 65535) return false;
+  port = static_cast<std::uint16_t>(p);
+  return true;
+}
+
+log::Level to_log_level(raft::LogLevel level) {
+  switch (level) {
+    case raft::LogLevel::kDebug:
+      return log::Level::kDebug;
+    case raft::LogLevel::kInfo:
+      return log::Level::kInfo;
+    case raft::LogLevel::kWarn:
+      return log::Level::kWarn;
+    case raft::LogLevel::kError:
+      break;
+  }
+  return log::Level::kError;
+}
+
+const char* role_name(raft::Role role) {
+  switch (role) {
+    case raft::Role::kLeader:
+      return "leader";
+    case raft::Role::kCandidate:
+    case raft::Role::kPreCandidate:
+      return "candidate";
+    case raft::Role::kFollower:
+      break;
+  }
+  return "follower";
+}
+
+}  // namespace
+
+std::uint64_t cluster_id_for(const std::vector<raft::NodeId>& ids) {
+  std::vector<raft::NodeId> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  std::uint64_t h = fnv1a("raftd-cluster");
+  for (raft::NodeId id : sorted) h = fnv1a(std::to_string(id) + ",", h);
+  return h == 0 ? 1 : h;
+}
+
+raft::NodeId node_id_for(const std::string& address) {
+  // 53 bits: the id stays exact in clients that parse INFO numbers as doubles.
+  const raft::NodeId id = fnv1a(address) & ((1ull << 53) - 1);
+  return id == raft::kNoNode ? 1 : id;
+}
+
+RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::DataDir& dir,
+                   StateMachine& state_machine)
+    : io_(io),
+      config_(std::move(config)),
+      dir_(dir),
+      state_machine_(state_machine),
+      tick_timer_(io),
+      rng_state_(config_.id ^ static_cast<std::uint64_t>(now_ms())) {
+  addresses_ = config_.members;
+
+  storage::LogStore& log_store = dir_.log();
+  const raft::InitialState initial = log_store.initial_state();
+  if (initial.conf.voters.empty() && initial.conf.learners.empty() && log_store.last_index() == 0) {
+    // A brand-new node bootstraps the cluster with the ensemble it was given (every member
+    // started with the same -e list computes the same membership and cluster id).
+    raft::ConfState conf;
+    for (const auto& [id, addr] : config_.members) conf.voters.push_back(id);
+    log_store.set_conf_state(conf);
+    log::info("bootstrapping cluster {:016x} with {} voter(s)", config_.cluster_id,
+              conf.voters.size());
+  }
+
+  raft::Config rc;
+  rc.id = config_.id;
+  rc.election_ticks = config_.election_ticks;
+  rc.heartbeat_ticks = 1;
+  rc.pre_vote = true;
+  rc.check_quorum = true;
+  rc.rand = [this](std::uint64_t n) {
+    // xorshift64*: cheap, and only election jitter depends on it.
+    rng_state_ ^= rng_state_ >> 12;
+    rng_state_ ^= rng_state_ << 25;
+    rng_state_ ^= rng_state_ >> 27;
+    return n == 0 ? 0 : (rng_state_ * 2685821657736338717ull) % n;
+  };
+  rc.log = [](raft::LogLevel level, const std::string& text) {
+    log::log(to_log_level(level), "raft: {}", text);
+  };
+  node_ = std::make_unique<raft::Node>(rc, log_store);
+  applied_ = std::max(log_store.snapshot_meta().index, node_->status().applied);
+
+  peer::TransportOptions to;
+  to.self_id = config_.id;
+  to.cluster_id = config_.cluster_id;
+  to.client_addr = fmt::format("{}:{}", config_.host, config_.port);
+  to.listen_host = config_.host;
+  to.listen_port = static_cast<std::uint16_t>(config_.port + 1);
+  to.secret = config_.secret;
+  to.rand = rc.rand;
+  to.log = rc.log;
+  peer::TransportCallbacks cb;
+  cb.on_message = [this](const raft::Message& m) {
+    node_->step(m);
+    schedule_ready();
+  };
+  cb.on_forward = [this](raft::NodeId from, std::uint64_t id, std::vector<std::string> args) {
+    on_forward(from, id, std::move(args));
+  };
+  cb.on_forward_reply = [this](std::uint64_t id, std::string reply) {
+    on_forward_reply(id, std::move(reply));
+  };
+  cb.on_peer_state = [this](raft::NodeId node, bool connected) { on_peer_state(node, connected); };
+  transport_ = std::make_unique<peer::Transport>(io_, std::move(to), std::move(cb));
+}
+
+RaftHost::~RaftHost() {
+  if (transport_) transport_->stop();
+}
+
+std::optional<std::string> RaftHost::start() {
+  if (auto err = transport_->start()) return err;
+  for (const auto& [id, addr] : addresses_) add_peer(id, addr);
+  const raft::Status st = node_->status();
+  if (st.conf.voters.size() == 1 && st.conf.voters.front() == config_.id) {
+    node_->campaign();  // a single-voter cluster needs nobody's vote
+  }
+  update_log_context();
+  tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_ms));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_tick();
+  });
+  schedule_ready();
+  return std::nullopt;
+}
+
+void RaftHost::add_peer(raft::NodeId id, const std::string& client_addr) {
+  if (id == config_.id) return;
+  std::string host;
+  std::uint16_t port = 0;
+  if (!split_address(client_addr, host, port)) {
+    log::error("member {} has a bad address '{}'", id, client_addr);
+    return;
+  }
+  transport_->add_peer(id, host, static_cast<std::uint16_t>(port + 1));
+}
+
+std::int64_t RaftHost::now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+bool RaftHost::is_leader() const {
+  return node_->role() == raft::Role::kLeader;
+}
+
+void RaftHost::on_tick() {
+  if (stopped_) return;
+  node_->tick();
+  ++ticks_;
+  const std::int64_t now = now_ms();
+  expire_requests(now);
+  if (is_leader() && !stopping_) reap_expired_keys(now);
+  if (stopping_ && (!is_leader() || now >= shutdown_deadline_ms_)) {
+    stopped_ = true;
+    transport_->stop();
+    auto done = std::move(shutdown_done_);
+    if (done) done();
+    return;
+  }
+  schedule_ready();
+  tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_ms));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_tick();
+  });
+}
+
+void RaftHost::schedule_ready() {
+  if (ready_scheduled_ || stopped_) return;
+  ready_scheduled_ = true;
+  // Posted, not run inline: everything else already queued in this loop turn (other clients'
+  // commands, peer frames) gets into the same Ready, hence the same fsync and Append.
+  boost::asio::post(io_, [this] {
+    ready_scheduled_ = false;
+    handle_ready();
+  });
+}
+
+void RaftHost::handle_ready() {
+  if (stopped_) return;
+  if (!unsent_reads_.empty()) {
+    if (node_->leader() == raft::kNoNode) {
+      for (auto& r : unsent_reads_) r.done(kNoLeader);
+      unsent_reads_.clear();
+    } else {
+      // One ReadIndex request for every read that arrived in this loop turn (thesis 6.4).
+      const std::uint64_t ctx = next_read_ctx_++;
+      ReadBatch& batch = read_batches_[ctx];
+      batch.reads = std::move(unsent_reads_);
+      batch.deadline_ms = now_ms() + config_.request_timeout_ms;
+      unsent_reads_.clear();
+      node_->read_index(std::to_string(ctx));
+    }
+  }
+
+  while (node_->has_ready()) {
+    raft::Ready rd = node_->ready();
+    if (rd.soft_state) {
+      const bool was_leader = soft_.role == raft::Role::kLeader;
+      soft_ = *rd.soft_state;
+      update_log_context();
+      log::info("role {} leader {}", role_name(soft_.role), soft_.leader);
+      if (was_leader && soft_.role != raft::Role::kLeader) {
+        // Reads waiting on our leadership can no longer be confirmed by us.
+        fail_all_reads("-TIMEOUT leadership lost before the read was confirmed\r\n");
+      }
+    }
+    // The leader sends before its own disk write: replication and the local fsync overlap
+    // (thesis 10.2.1); the core only counts its own entries once advance() says they are durable.
+    for (const raft::Message& m : rd.messages) transport_->send(m);
+
+    if (rd.snapshot_chunk && !receive_snapshot_chunk(*rd.snapshot_chunk)) {
+      node_->snapshot_rejected();
+    }
+    if (rd.hard_state || !rd.entries.empty()) {
+      dir_.log().save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
+    }
+    // Votes and acks only once what they promise is durable (thesis 3.8).
+    for (const raft::Message& m : rd.messages_after_persist) transport_->send(m);
+
+    if (rd.snapshot && !install_snapshot(*rd.snapshot)) node_->snapshot_rejected();
+    for (const raft::Entry& e : rd.committed) apply_entry(e);
+
+    for (const raft::ReadState& rs : rd.read_states) {
+      const std::uint64_t ctx = std::strtoull(rs.context.c_str(), nullptr, 10);
+      auto it = read_batches_.find(ctx);
+      if (it == read_batches_.end()) continue;  // timed out meanwhile
+      for (auto& r : it->second.reads) confirmed_reads_.emplace(rs.index, std::move(r));
+      read_batches_.erase(it);
+    }
+    node_->advance(rd);
+  }
+  run_confirmed_reads();
+}
+
+void RaftHost::apply_entry(const raft::Entry& e) {
+  if (e.index <= applied_) return;
+  applied_ = e.index;
+  if (e.type == raft::EntryType::kConfChange) {
+    apply_conf_change(e);
+  } else if (!e.data.empty()) {
+    state_machine_.apply(e.data, reply_);
+  } else {
+    reply_.clear();
+  }
+  // Proposals at or below this index are decided now.
+  while (!pending_writes_.empty() && pending_writes_.begin()->first <= e.index) {
+    auto node = pending_writes_.extract(pending_writes_.begin());
+    PendingWrite& w = node.mapped();
+    if (node.key() == e.index && w.term == e.term) {
+      w.done(reply_);
+    } else {
+      // Another entry took our index: ours was cut from the log and can never be applied
+      // (log matching: an index holds one entry per term, and we never re-propose).
+      w.done(
+          "-CLUSTERDOWN leader changed before the command was committed; it was not applied\r\n");
+    }
+  }
+}
+
+void RaftHost::apply_conf_change(const raft::Entry& e) {
+  const auto cc = raft::decode_conf_change(e.data);
+  if (!cc) {
+    log::error("undecodable configuration change at index {}", e.index);
+    std::abort();
+  }
+  raft::ConfState conf = raft::apply_conf_change(node_->status().conf, *cc);
+  dir_.log().set_conf_state(conf);
+  if (cc->type == raft::ConfChangeType::kRemoveNode) {
+    addresses_.erase(cc->node);
+    if (cc->node != config_.id) transport_->remove_peer(cc->node);
+  } else if (!cc->context.empty()) {
+    addresses_[cc->node] = cc->context;
+    add_peer(cc->node, cc->context);
+  }
+  log::info("membership change at {}: node {} {}", e.index, cc->node,
+            cc->type == raft::ConfChangeType::kRemoveNode ? "removed" : "added");
+}
+
+bool RaftHost::receive_snapshot_chunk(const raft::SnapshotChunk& chunk) {
+  if (chunk.offset == 0 || !incoming_snapshot_ ||
+      incoming_snapshot_->meta().index != chunk.meta.index) {
+    incoming_snapshot_ = dir_.snapshots().receive(chunk.meta, chunk.total_size);
+  }
+  if (storage::Status st = incoming_snapshot_->write(chunk.offset, chunk.data); !st) {
+    log::warn("snapshot chunk at offset {} refused: {}", chunk.offset, st.message());
+    incoming_snapshot_.reset();
+    return false;
+  }
+  return true;
+}
+
+bool RaftHost::install_snapshot(const raft::SnapshotMeta& meta) {
+  // Loading a received snapshot into the state machine arrives with snapshotting (the log is
+  // never compacted before then, so no leader sends one). Refusing keeps this node safe: it
+  // asks again rather than applying entries on top of state it does not have.
+  log::error("received snapshot at index {} but this build cannot load snapshots yet", meta.index);
+  incoming_snapshot_.reset();
+  return false;
+}
+
+void RaftHost::run_confirmed_reads() {
+  while (!confirmed_reads_.empty() && confirmed_reads_.begin()->first <= applied_) {
+    auto node = confirmed_reads_.extract(confirmed_reads_.begin());
+    reply_.clear();
+    node.mapped().run(reply_);
+    node.mapped().done(reply_);
+  }
+}
+
+void RaftHost::fail_all_reads(std::string_view reply) {
+  for (auto& [ctx, batch] : read_batches_) {
+    for (auto& r : batch.reads) r.done(reply);
+  }
+  read_batches_.clear();
+}
+
+void RaftHost::expire_requests(std::int64_t now) {
+  static constexpr std::string_view kWriteTimeout =
+      "-TIMEOUT the command was proposed but its outcome is unknown (no commit in time)\r\n";
+  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
+    if (it->second.deadline_ms <= now) {
+      it->second.done(kWriteTimeout);
+      it = pending_writes_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = read_batches_.begin(); it != read_batches_.end();) {
+    if (it->second.deadline_ms <= now) {
+      for (auto& r : it->second.reads)
+        r.done("-TIMEOUT the read could not be confirmed in time\r\n");
+      it = read_batches_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = forwards_.begin(); it != forwards_.end();) {
+    if (it->second.deadline_ms <= now) {
+      it->second.done("-TIMEOUT no reply from the leader; the command's outcome is unknown\r\n");
+      it = forwards_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void RaftHost::reap_expired_keys(std::int64_t now) {
+  // Only the leader deletes expired keys, through the log, so every replica deletes them at the
+  // same index (ARCHITECTURE.md, "The state machine and expiry"). REAPEXPIRED re-checks the
+  // expiry at apply time with the entry's timestamp, so a key written again meanwhile survives.
+  if (reap_index_ > applied_) return;  // the previous sweep's entry is not applied yet
+  Keyspace& ks = state_machine_.keyspace();
+  std::vector<std::string> keys = ks.drain_expired_candidates();
+  std::vector<std::string> swept = ks.sample_expired(now, 64);
+  keys.insert(keys.end(), std::make_move_iterator(swept.begin()),
+              std::make_move_iterator(swept.end()));
+  if (keys.empty()) return;
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  raft::Index index = 0;
+  if (node_->propose(make_reap_entry(now, keys), &index) == raft::ProposeError::kOk) {
+    reap_index_ = index;
+    schedule_ready();
+  }
+}
+
+void RaftHost::update_log_context() {
+  log::Logger::instance().set_context(
+      fmt::format("n{} t{} {}", config_.id, node_->term(), role_name(node_->role())));
+}
+
+std::string RaftHost::leader_client_addr() const {
+  auto it = addresses_.find(node_->leader());
+  return it == addresses_.end() ? std::string() : it->second;
+}
+
+void RaftHost::propose(std::string entry, Completion done) {
+  propose_entry(std::move(entry), std::move(done));
+}
+
+void RaftHost::propose_entry(std::string entry, Completion done) {
+  if (stopping_) {
+    done("-CLUSTERDOWN node is shutting down\r\n");
+    return;
+  }
+  raft::Index index = 0;
+  switch (node_->propose(std::move(entry), &index)) {
+    case raft::ProposeError::kOk:
+      pending_writes_[index] =
+          PendingWrite{node_->term(), std::move(done), now_ms() + config_.request_timeout_ms};
+      schedule_ready();
+      return;
+    case raft::ProposeError::kNotLeader:
+      done(node_->leader() == raft::kNoNode ? kNoLeader
+                                            : "-CLUSTERDOWN not the leader any more\r\n");
+      return;
+    case raft::ProposeError::kTransferring:
+      done("-CLUSTERDOWN leadership transfer in progress, retry\r\n");
+      return;
+    case raft::ProposeError::kConfChangePending:
+    case raft::ProposeError::kDropped:
+      break;
+  }
+  done("-CLUSTERDOWN proposal dropped, retry\r\n");
+}
+
+void RaftHost::submit_write(const CommandSpec& spec, Args args, std::int64_t now, Completion done) {
+  if (is_leader()) {
+    std::string entry;
+    std::string error;
+    resp::Writer out(error);
+    if (!prepare_write(spec, args, now, entry, out)) {
+      done(error);
+      return;
+    }
+    propose_entry(std::move(entry), std::move(done));
+    return;
+  }
+  const raft::NodeId leader = node_->leader();
+  if (leader == raft::kNoNode) {
+    done(kNoLeader);
+    return;
+  }
+  if (!config_.forward_writes) {
+    done(fmt::format("-MOVED 0 {}\r\n", leader_client_addr()));
+    return;
+  }
+  // Forwarded as the client sent it: the leader runs prepare with its own clock, so relative
+  // TTLs and the entry's timestamp come from one clock.
+  if (!transport_->connected(leader)) {
+    done("-CLUSTERDOWN no connection to the leader\r\n");
+    return;
+  }
+  std::vector<std::string> owned(args.begin(), args.end());
+  const std::uint64_t id = next_forward_id_++;
+  if (!transport_->send_forward(leader, id, owned)) {
+    done("-CLUSTERDOWN cannot reach the leader\r\n");
+    return;
+  }
+  forwards_[id] = PendingForward{leader, std::move(done), now_ms() + config_.request_timeout_ms};
+}
+
+void RaftHost::on_forward(raft::NodeId from, std::uint64_t request_id,
+                          std::vector<std::string> args) {
+  auto reply = [this, from, request_id](std::string_view r) {
+    transport_->send_forward_reply(from, request_id, std::string(r));
+  };
+  if (args.empty()) {
+    reply("-ERR empty forwarded command\r\n");
+    return;
+  }
+  const CommandSpec* spec = state_machine_.table().find(args[0]);
+  if (spec != nullptr && !spec->subcommands.empty() && args.size() >= 2) {
+    // Writes with subcommands do not exist today; keep the lookup generic anyway.
+    spec = nullptr;
+  }
+  if (spec == nullptr || !(spec->flags & kCmdWrite)) {
+    reply(error_reply(fmt::format("ERR command '{}' cannot be forwarded", args[0])));
+    return;
+  }
+  std::vector<std::string_view> views(args.begin(), args.end());
+  if (!CommandTable::check_arity(*spec, views.size())) {
+    reply(error_reply(wrong_arity_error(spec->name)));
+    return;
+  }
+  if (!is_leader()) {
+    reply("-CLUSTERDOWN not the leader any more\r\n");
+    return;
+  }
+  submit_write(*spec, Args(views), now_ms(), reply);
+}
+
+void RaftHost::on_forward_reply(std::uint64_t request_id, std::string reply) {
+  auto it = forwards_.find(request_id);
+  if (it == forwards_.end()) return;  // already timed out
+  auto done = std::move(it->second.done);
+  forwards_.erase(it);
+  done(reply);
+}
+
+void RaftHost::on_peer_state(raft::NodeId node, bool connected) {
+  if (connected) return;
+  node_->report_unreachable(node);
+  // Commands in flight to a leader we lost: they may or may not have been proposed.
+  for (auto it = forwards_.begin(); it != forwards_.end();) {
+    if (it->second.to == node) {
+      it->second.done(
+          "-TIMEOUT connection to the leader lost; the command's outcome is unknown\r\n");
+      it = forwards_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  schedule_ready();
+}
+
+bool RaftHost::reads_need_confirmation() const {
+  return config_.linearizable_reads;
+}
+
+void RaftHost::submit_read(ReadFn run, Completion done) {
+  if (stopping_) {
+    done("-CLUSTERDOWN node is shutting down\r\n");
+    return;
+  }
+  unsent_reads_.push_back(PendingRead{std::move(run), std::move(done), 0});
+  schedule_ready();
+}
+
+void RaftHost::shutdown(std::function<void()> done) {
+  if (stopped_) {
+    done();
+    return;
+  }
+  stopping_ = true;
+  shutdown_done_ = std::move(done);
+  shutdown_deadline_ms_ = now_ms() + 2LL * config_.election_ticks * config_.tick_ms;
+  if (is_leader()) {
+    const raft::Status st = node_->status();
+    raft::NodeId best = raft::kNoNode;
+    raft::Index best_match = 0;
+    for (const auto& p : st.progress) {
+      if (p.id == config_.id || p.learner || !p.recent_active) continue;
+      if (best == raft::kNoNode || p.match > best_match) {
+        best = p.id;
+        best_match = p.match;
+      }
+    }
+    if (best != raft::kNoNode) {
+      log::info("shutting down: handing leadership to {} (match {})", best, best_match);
+      node_->transfer_leadership(best);
+      schedule_ready();
+      return;  // on_tick finishes once we are no longer leader, or at the deadline
+    }
+  }
+  shutdown_deadline_ms_ = 0;  // nothing to hand over: stop at the next tick
+}
+
+void RaftHost::info(std::string& out) const {
+  const raft::Status st = node_->status();
+  const char* role = role_name(st.role);
+  if (std::binary_search(st.conf.learners.begin(), st.conf.learners.end(), config_.id)) {
+    role = "learner";
+  }
+  fmt::format_to(std::back_inserter(out),
+                 "# Raft\r\n"
+                 "raft_node_id:{}\r\n"
+                 "raft_cluster_id:{:016x}\r\n"
+                 "raft_role:{}\r\n"
+                 "raft_current_term:{}\r\n"
+                 "raft_leader_id:{}\r\n"
+                 "raft_leader_addr:{}\r\n"
+                 "raft_commit_index:{}\r\n"
+                 "raft_last_applied_index:{}\r\n"
+                 "raft_last_log_index:{}\r\n"
+                 "raft_snapshot_index:{}\r\n"
+                 "raft_num_nodes:{}\r\n"
+                 "raft_num_voting_nodes:{}\r\n"
+                 "raft_pending_writes:{}\r\n"
+                 "raft_pending_reads:{}\r\n",
+                 config_.id, config_.cluster_id, role, st.hard_state.term, st.leader,
+                 leader_client_addr(), st.hard_state.commit, applied_, st.last_index,
+                 dir_.log().snapshot_meta().index, st.conf.voters.size() + st.conf.learners.size(),
+                 st.conf.voters.size(), pending_writes_.size(),
+                 read_batches_.size() + confirmed_reads_.size() + unsent_reads_.size());
+  std::vector<raft::NodeId> members = st.conf.voters;
+  members.insert(members.end(), st.conf.learners.begin(), st.conf.learners.end());
+  std::sort(members.begin(), members.end());
+  int n = 0;
+  for (raft::NodeId id : members) {
+    const bool voting = std::binary_search(st.conf.voters.begin(), st.conf.voters.end(), id);
+    raft::Index match = 0;
+    for (const auto& p : st.progress) {
+      if (p.id == id) match = p.match;
+    }
+    auto addr = addresses_.find(id);
+    std::string member_role = id == st.leader ? "leader" : (voting ? "follower" : "learner");
+    if (id == config_.id) member_role = role;
+    const char* conn = id == config_.id            ? "self"
+                       : transport_->connected(id) ? "connected"
+                                                   : "disconnected";
+    fmt::format_to(std::back_inserter(out),
+                   "raft_node{}:id={},addr={},role={},voting={},match_index={},connection={}\r\n",
+                   n++, id, addr == addresses_.end() ? "" : addr->second, member_role,
+                   voting ? "yes" : "no", id == config_.id ? st.last_index : match, conn);
+  }
+}
+
+}  // namespace raftd

@@ -1,0 +1,157 @@
+// The node host: drives raft::Node on the daemon's io_context and connects it to the world.
+//
+//   ticks (a steady timer)        -> node.tick()
+//   peer frames (Transport)       -> node.step()
+//   client writes (Dispatcher)    -> prepare + node.propose()   (followers forward to the leader)
+//   client reads (Dispatcher)     -> node.read_index() for the whole batch of one loop turn
+//   once per loop turn: drain Ready -> send, persist (one synced batch), send after persist,
+//                                     apply committed entries, answer waiting clients, advance
+//
+// Group commit comes from the last line: everything proposed during one loop turn is one Ready,
+// so one RocksDB write with one fsync and one Append per follower.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>  // before boost/asio: Boost 1.74 + g++ 12 (asio/awaitable.hpp)
+#include <vector>
+
+#include "raft/raft.h"
+#include "server/kv/command.h"
+#include "server/peer/transport.h"
+#include "server/proposer.h"
+
+namespace storage {
+class DataDir;
+class IncomingSnapshot;
+}  // namespace storage
+
+namespace raftd {
+
+class StateMachine;
+
+struct ClusterConfig {
+  raft::NodeId id = raft::kNoNode;
+  std::string host;        ///< this node's client host; peers listen on the same host
+  std::uint16_t port = 0;  ///< this node's client port; peers use port + 1
+  /// Every initial member, this node included: node id -> client address "host:port".
+  std::map<raft::NodeId, std::string> members;
+  std::uint64_t cluster_id = 0;
+  int tick_ms = 100;
+  int election_ticks = 10;
+  bool forward_writes = true;      ///< false: a follower answers writes with -MOVED
+  bool linearizable_reads = true;  ///< false: reads are served from local state at once
+  int request_timeout_ms = 10000;  ///< a write or read not answered by then gets -TIMEOUT
+  std::string secret;              ///< shared secret for peer handshakes (empty: none)
+};
+
+/// Cluster id of a cluster whose initial members are `ids`: every bootstrapping node computes
+/// the same value from the same ensemble, without talking to the others.
+std::uint64_t cluster_id_for(const std::vector<raft::NodeId>& ids);
+/// Node id derived from a client address when -i is not given (never kNoNode).
+raft::NodeId node_id_for(const std::string& address);
+
+class RaftHost final : public Proposer {
+ public:
+  RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::DataDir& dir,
+           StateMachine& state_machine);
+  ~RaftHost() override;
+  RaftHost(const RaftHost&) = delete;
+  RaftHost& operator=(const RaftHost&) = delete;
+
+  /// Listens for peers and starts ticking. Returns an error text when the peer port is taken.
+  [[nodiscard]] std::optional<std::string> start();
+  /// Clean stop (SIGTERM): a leader first hands leadership to a caught-up follower (thesis
+  /// 3.10), waiting at most two election timeouts; then `done` runs and nothing more happens.
+  void shutdown(std::function<void()> done);
+
+  // Proposer.
+  void propose(std::string entry, Completion done) override;
+  void submit_write(const CommandSpec& spec, Args args, std::int64_t now_ms,
+                    Completion done) override;
+  bool reads_need_confirmation() const override;
+  void submit_read(ReadFn run, Completion done) override;
+  void info(std::string& out) const override;
+
+  bool is_leader() const;
+
+ private:
+  struct PendingWrite {
+    raft::Term term = 0;
+    Completion done;
+    std::int64_t deadline_ms = 0;
+  };
+  struct PendingRead {
+    ReadFn run;
+    Completion done;
+    std::int64_t deadline_ms = 0;
+  };
+  struct ReadBatch {
+    std::vector<PendingRead> reads;
+    std::int64_t deadline_ms = 0;
+  };
+  struct PendingForward {
+    raft::NodeId to = raft::kNoNode;
+    Completion done;
+    std::int64_t deadline_ms = 0;
+  };
+
+  void on_tick();
+  void schedule_ready();
+  void handle_ready();
+  void apply_entry(const raft::Entry& e);
+  void apply_conf_change(const raft::Entry& e);
+  bool receive_snapshot_chunk(const raft::SnapshotChunk& chunk);
+  bool install_snapshot(const raft::SnapshotMeta& meta);
+  void run_confirmed_reads();
+  void fail_all_reads(std::string_view reply);
+  void expire_requests(std::int64_t now_ms);
+  void reap_expired_keys(std::int64_t now_ms);
+  void update_log_context();
+  void on_forward(raft::NodeId from, std::uint64_t request_id, std::vector<std::string> args);
+  void on_forward_reply(std::uint64_t request_id, std::string reply);
+  void on_peer_state(raft::NodeId node, bool connected);
+  void propose_entry(std::string entry, Completion done);
+  void add_peer(raft::NodeId id, const std::string& client_addr);
+  std::string leader_client_addr() const;
+  static std::int64_t now_ms();
+
+  boost::asio::io_context& io_;
+  ClusterConfig config_;
+  storage::DataDir& dir_;
+  StateMachine& state_machine_;
+  std::unique_ptr<raft::Node> node_;
+  std::unique_ptr<peer::Transport> transport_;
+  boost::asio::steady_timer tick_timer_;
+  std::uint64_t rng_state_;
+
+  raft::SoftState soft_;
+  raft::Index applied_ = 0;
+  std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
+  bool ready_scheduled_ = false;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::function<void()> shutdown_done_;
+  std::int64_t shutdown_deadline_ms_ = 0;
+
+  std::map<raft::Index, PendingWrite> pending_writes_;       ///< by log index
+  std::vector<PendingRead> unsent_reads_;                    ///< waiting for this turn's read_index
+  std::map<std::uint64_t, ReadBatch> read_batches_;          ///< by read context, not yet confirmed
+  std::multimap<raft::Index, PendingRead> confirmed_reads_;  ///< by read index
+  std::uint64_t next_read_ctx_ = 1;
+  std::map<std::uint64_t, PendingForward> forwards_;  ///< by request id
+  std::uint64_t next_forward_id_ = 1;
+  std::unique_ptr<storage::IncomingSnapshot> incoming_snapshot_;
+  std::string reply_;  ///< reused by apply
+  int ticks_ = 0;
+  raft::Index reap_index_ = 0;  ///< index of the last REAPEXPIRED entry proposed
+};
+
+}  // namespace raftd
