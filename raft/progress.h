@@ -63,6 +63,10 @@ struct Progress {
   Index sent_commit = 0;
   /// Snapshot state: index of the snapshot being sent.
   Index pending_snapshot = 0;
+  /// Index of the conf-change entry that removed this node (0 while it is a member). The
+  /// leader keeps replicating to it, without counting it, until that entry commits, so the
+  /// removed server learns that it was removed instead of campaigning (thesis 4.2.3).
+  Index removed_at = 0;
   SnapshotTransfer snap;
 
   void become_probe();

@@ -64,7 +64,7 @@ struct Node::Impl {
   void reset_randomized_timeout();
 
   // ---- leader replication ----
-  bool send_append(NodeId to, Progress& pr);
+  bool send_append(NodeId to, Progress& pr, bool force = false);
   void send_append_loop(NodeId to);
   void bcast_append();
   void bcast_heartbeat();
@@ -80,6 +80,8 @@ struct Node::Impl {
 
   // ---- membership ----
   bool is_voter(NodeId id) const { return contains(confs.current().voters, id); }
+  bool is_member(NodeId id) const { return is_voter(id) || contains(confs.current().learners, id); }
+  void forget_removed();
   void apply_conf_entries(const std::vector<Entry>& ents, Index from);
   void on_conf_changed();
 
@@ -731,8 +733,8 @@ void Node::Impl::append_entry(Entry e) {
   bcast_pending = true;
 }
 
-bool Node::Impl::send_append(NodeId to, Progress& pr) {
-  if (pr.is_paused()) return false;
+bool Node::Impl::send_append(NodeId to, Progress& pr, bool force) {
+  if (pr.state == ProgressState::kSnapshot || (!force && pr.is_paused())) return false;
   const Index prev = pr.next - 1;
   Term prev_term = 0;
   std::vector<Entry> ents;
@@ -751,7 +753,8 @@ bool Node::Impl::send_append(NodeId to, Progress& pr) {
   // Probes always go out (they find the match point); otherwise an empty Append is only worth
   // sending to carry a commit index the follower has not seen.
   const Index commit_reach = std::min(log.committed(), prev + ents.size());
-  if (ents.empty() && pr.state != ProgressState::kProbe && pr.sent_commit >= commit_reach) {
+  if (!force && ents.empty() && pr.state != ProgressState::kProbe &&
+      pr.sent_commit >= commit_reach) {
     return false;
   }
   Message m;
@@ -870,9 +873,34 @@ bool Node::Impl::maybe_commit() {
   return false;
 }
 
+void Node::Impl::forget_removed() {
+  for (auto it = prs.begin(); it != prs.end();) {
+    Progress& pr = it->second;
+    if (pr.removed_at == 0 || pr.removed_at > log.committed() || it->first == cfg.id) {
+      ++it;
+      continue;
+    }
+    // The removal is committed: if the node has the entry, tell it the commit index once so
+    // that its host applies the change, then stop talking to it.
+    if (pr.match >= pr.removed_at && pr.sent_commit < pr.removed_at) {
+      Message m;
+      m.type = MessageType::kAppend;
+      m.to = it->first;
+      m.term = term;
+      m.index = pr.match;
+      m.log_term = log.term_or_zero(pr.match);
+      m.commit = log.committed();
+      send(std::move(m));
+    }
+    logf(LogLevel::kInfo, "no longer replicating to removed node %" PRIu64, it->first);
+    it = prs.erase(it);
+  }
+}
+
 void Node::Impl::on_commit_advanced() {
   bcast_pending = true;
   confs.compact_to(log.committed());
+  forget_removed();
   if (role == Role::kLeader && !is_voter(cfg.id) && confs.last_change_index() <= log.committed()) {
     // Thesis 4.2.2: a leader removed from the configuration steps down once the change is
     // committed. Hand over to the most up-to-date voter so the cluster need not wait for an
@@ -962,7 +990,10 @@ void Node::Impl::handle_append_resp(const Message& m, Progress& pr) {
 
 void Node::Impl::handle_heartbeat_resp(const Message& m, Progress& pr) {
   pr.probe_sent = false;
-  if (pr.match < log.last_index()) bcast_pending = true;
+  // The follower is alive but behind: send an Append even if the window is full or it would
+  // be empty. If the Appends in flight were lost, its rejection drops us back to probing;
+  // without this a follower whose pipelined Appends were all dropped would never recover.
+  if (pr.match < log.last_index()) send_append(m.from, pr, true);
   if (read_only.ack(m.context, m.from)) maybe_finish_read_round();
 }
 
@@ -1047,7 +1078,9 @@ void Node::Impl::apply_conf_entries(const std::vector<Entry>& ents, Index from) 
     if (e.index < from || e.type != EntryType::kConfChange) continue;
     const std::optional<ConfChange> cc = decode_conf_change(e.data);
     if (!cc) fail("undecodable conf change entry at index " + std::to_string(e.index));
-    confs.add(e.index, apply_conf_change(confs.current(), *cc));
+    // Entries written by the core carry the resulting membership; older/plain ones are deltas.
+    std::optional<ConfState> conf = decode_conf_state(e.data);
+    confs.add(e.index, conf ? std::move(*conf) : apply_conf_change(confs.current(), *cc));
   }
 }
 
@@ -1055,13 +1088,15 @@ void Node::Impl::on_conf_changed() {
   if (role != Role::kLeader) return;
   const ConfState& conf = confs.current();
   const Index last = log.last_index();
-  // Drop members that left; add the ones that joined; keep learner flags current.
-  for (auto it = prs.begin(); it != prs.end();) {
-    if (!contains(conf.voters, it->first) && !contains(conf.learners, it->first)) {
-      it = prs.erase(it);
-    } else {
-      it->second.learner = contains(conf.learners, it->first);
-      ++it;
+  // Members that left are remembered until their removal commits; members that joined are
+  // added; learner flags follow the configuration.
+  for (auto& [id, pr] : prs) {
+    if (is_member(id)) {
+      pr.removed_at = 0;
+      pr.learner = contains(conf.learners, id);
+    } else if (pr.removed_at == 0) {
+      pr.removed_at = confs.last_change_index();
+      pr.learner = false;
     }
   }
   auto add = [&](NodeId id, bool learner) {
@@ -1283,7 +1318,7 @@ ProposeError Node::propose(std::string data, Index* index) {
   // Thesis 3.10: during a transfer the leader stops accepting new requests.
   if (r.lead_transferee != kNoNode) return ProposeError::kTransferring;
   // A leader that removed itself only finishes committing the change (thesis 4.2.2).
-  if (r.prs.count(r.cfg.id) == 0) return ProposeError::kDropped;
+  if (!r.is_member(r.cfg.id)) return ProposeError::kDropped;
   const Index i = r.log.last_index() + 1;
   r.append_entry(Entry{r.term, i, EntryType::kNormal, std::move(data)});
   if (index) *index = i;
@@ -1294,7 +1329,7 @@ ProposeError Node::propose_conf_change(const ConfChange& cc, Index* index) {
   Impl& r = *impl_;
   if (r.role != Role::kLeader) return ProposeError::kNotLeader;
   if (r.lead_transferee != kNoNode) return ProposeError::kTransferring;
-  if (r.prs.count(r.cfg.id) == 0) return ProposeError::kDropped;
+  if (!r.is_member(r.cfg.id)) return ProposeError::kDropped;
   // Thesis 4.1: one change at a time. A new leader must also first commit an entry of its own
   // term: otherwise an uncommitted change from a previous term could be overwritten after
   // ours was used for a quorum (Ongaro, raft-dev 2015, the single-server change bug).
@@ -1302,12 +1337,13 @@ ProposeError Node::propose_conf_change(const ConfChange& cc, Index* index) {
     return ProposeError::kConfChangePending;
   }
   if (cc.node == kNoNode) return ProposeError::kDropped;
-  if (apply_conf_change(r.confs.current(), cc).voters.empty()) {
+  const ConfState next = apply_conf_change(r.confs.current(), cc);
+  if (next.voters.empty()) {
     r.logf(LogLevel::kWarn, "refusing a conf change that leaves no voters");
     return ProposeError::kDropped;
   }
   const Index i = r.log.last_index() + 1;
-  r.append_entry(Entry{r.term, i, EntryType::kConfChange, encode_conf_change(cc)});
+  r.append_entry(Entry{r.term, i, EntryType::kConfChange, encode_conf_change_entry(cc, next)});
   r.logf(LogLevel::kInfo, "proposed conf change at %" PRIu64 " (node %" PRIu64 ")", i, cc.node);
   if (index) *index = i;
   return ProposeError::kOk;

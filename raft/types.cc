@@ -11,7 +11,9 @@ namespace raft {
 namespace {
 
 // Version byte of the conf-change encoding, so the format can grow without ambiguity.
+// Version 1: the change alone. Version 2: the change followed by the resulting membership.
 constexpr std::uint8_t kConfChangeVersion = 1;
+constexpr std::uint8_t kConfChangeEntryVersion = 2;
 constexpr std::size_t kConfChangeHeader = 1 + 1 + 8 + 4;
 
 void put_u64(std::string& out, std::uint64_t v) {
@@ -42,10 +44,12 @@ void insert_sorted(std::vector<NodeId>& v, NodeId id) {
 
 }  // namespace
 
-std::string encode_conf_change(const ConfChange& cc) {
+namespace {
+
+std::string encode_with_version(const ConfChange& cc, std::uint8_t version) {
   std::string out;
   out.reserve(kConfChangeHeader + cc.context.size());
-  out.push_back(static_cast<char>(kConfChangeVersion));
+  out.push_back(static_cast<char>(version));
   out.push_back(static_cast<char>(cc.type));
   put_u64(out, cc.node);
   put_u32(out, static_cast<std::uint32_t>(cc.context.size()));
@@ -53,18 +57,74 @@ std::string encode_conf_change(const ConfChange& cc) {
   return out;
 }
 
-std::optional<ConfChange> decode_conf_change(std::string_view data) {
+void put_ids(std::string& out, const std::vector<NodeId>& ids) {
+  put_u32(out, static_cast<std::uint32_t>(ids.size()));
+  for (NodeId id : ids) put_u64(out, id);
+}
+
+bool get_ids(std::string_view data, std::size_t& pos, std::vector<NodeId>& out) {
+  if (data.size() - pos < 4) return false;
+  const std::uint64_t n = get_le(data, pos, 4);
+  pos += 4;
+  if ((data.size() - pos) / 8 < n) return false;
+  for (std::uint64_t k = 0; k < n; ++k, pos += 8) out.push_back(get_le(data, pos, 8));
+  return std::is_sorted(out.begin(), out.end());
+}
+
+// Parses the change; `end` receives the offset just past it.
+std::optional<ConfChange> parse_change(std::string_view data, std::size_t& end) {
   if (data.size() < kConfChangeHeader) return std::nullopt;
-  if (static_cast<std::uint8_t>(data[0]) != kConfChangeVersion) return std::nullopt;
+  const auto version = static_cast<std::uint8_t>(data[0]);
+  if (version != kConfChangeVersion && version != kConfChangeEntryVersion) return std::nullopt;
   const auto type = static_cast<std::uint8_t>(data[1]);
   if (type > static_cast<std::uint8_t>(ConfChangeType::kRemoveNode)) return std::nullopt;
   ConfChange cc;
   cc.type = static_cast<ConfChangeType>(type);
   cc.node = get_le(data, 2, 8);
   const std::uint64_t len = get_le(data, 10, 4);
-  if (data.size() - kConfChangeHeader != len) return std::nullopt;
-  cc.context.assign(data.substr(kConfChangeHeader));
+  if (data.size() - kConfChangeHeader < len) return std::nullopt;
+  cc.context.assign(data.substr(kConfChangeHeader, len));
+  end = kConfChangeHeader + len;
+  if (version == kConfChangeVersion && end != data.size()) return std::nullopt;
   return cc;
+}
+
+std::optional<ConfState> parse_state(std::string_view data, std::size_t pos) {
+  ConfState conf;
+  if (!get_ids(data, pos, conf.voters) || !get_ids(data, pos, conf.learners)) return std::nullopt;
+  if (pos != data.size()) return std::nullopt;
+  return conf;
+}
+
+}  // namespace
+
+std::string encode_conf_change(const ConfChange& cc) {
+  return encode_with_version(cc, kConfChangeVersion);
+}
+
+std::string encode_conf_change_entry(const ConfChange& cc, const ConfState& result) {
+  std::string out = encode_with_version(cc, kConfChangeEntryVersion);
+  put_ids(out, result.voters);
+  put_ids(out, result.learners);
+  return out;
+}
+
+std::optional<ConfChange> decode_conf_change(std::string_view data) {
+  std::size_t end = 0;
+  std::optional<ConfChange> cc = parse_change(data, end);
+  if (!cc) return std::nullopt;
+  if (static_cast<std::uint8_t>(data[0]) == kConfChangeEntryVersion && !parse_state(data, end)) {
+    return std::nullopt;
+  }
+  return cc;
+}
+
+std::optional<ConfState> decode_conf_state(std::string_view data) {
+  std::size_t end = 0;
+  if (!parse_change(data, end) || static_cast<std::uint8_t>(data[0]) != kConfChangeEntryVersion) {
+    return std::nullopt;
+  }
+  return parse_state(data, end);
 }
 
 ConfState apply_conf_change(ConfState conf, const ConfChange& cc) {

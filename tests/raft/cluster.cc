@@ -201,7 +201,9 @@ void Cluster::handle_ready(Peer& p, raft::Ready& rd) {
     } else {
       auto cc = raft::decode_conf_change(e.data);
       REQUIRE(cc.has_value());
-      st.set_conf_state(raft::apply_conf_change(st.initial_state().conf, *cc));
+      // Record the applied membership (what a snapshot at this index must carry).
+      st.set_conf_state(raft::decode_conf_state(e.data).value_or(
+          raft::apply_conf_change(st.initial_state().conf, *cc)));
     }
     auto [it, fresh] = applied_log_.emplace(e.index, std::make_pair(e.term, e.data));
     INFO("node " << p.id << " applies index " << e.index);
