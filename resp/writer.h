@@ -31,8 +31,8 @@ class Writer {
   void null_array() { out_.append("*-1\r\n", 5); }
   /// *n\r\n; the caller then writes n elements.
   void array(std::size_t n) { number('*', static_cast<std::int64_t>(n)); }
-  /// Bulk string holding a double the way Redis prints INCRBYFLOAT results (%.17Lg, no trailing
-  /// zeros).
+  /// Bulk string holding a long double the way Redis prints INCRBYFLOAT results (ld2string in
+  /// LD_STR_HUMAN mode: "%.17Lf", then trailing zeros and a bare '.' removed, "-0" -> "0").
   void bulk_double(long double value);
   /// Appends already-encoded RESP (e.g. a reply produced by apply on another node).
   void raw(std::string_view encoded) { out_.append(encoded); }
