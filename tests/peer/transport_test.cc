@@ -1,0 +1,595 @@
+// Transport tests on loopback: two or three transports share one io_context, and each test runs
+// the loop until a condition holds (with a deadline), never sleeping. Ports 23000-23099 only.
+#include "server/peer/transport.h"
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>  // before boost/asio: Boost 1.74 + g++ 12 (asio/awaitable.hpp)
+#include <vector>
+
+#include "server/peer/auth.h"
+#include "server/peer/codec.h"
+
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using namespace raftd::peer;
+using namespace std::chrono_literals;
+
+constexpr const char* kHost = "127.0.0.1";
+
+/// Runs the loop until `cond` holds or the deadline passes; returns whether it held.
+bool run_until(asio::io_context& io, const std::function<bool()>& cond,
+               std::chrono::milliseconds limit = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    if (io.stopped()) io.restart();
+    io.run_one_for(20ms);
+  }
+  return true;
+}
+
+/// Runs every handler that is ready now (no waiting), e.g. to let queued writes go out.
+void drain_ready(asio::io_context& io) {
+  if (io.stopped()) io.restart();
+  io.poll();
+}
+
+struct Forwarded {
+  raft::NodeId from;
+  std::uint64_t id;
+  std::vector<std::string> args;
+};
+
+/// One transport plus everything its callbacks saw.
+class TestNode {
+ public:
+  TestNode(asio::io_context& io, raft::NodeId id, std::uint16_t port, std::uint64_t cluster = 7,
+           std::function<void(TransportOptions&)> tweak = {})
+      : io_(io), id_(id), port_(port), cluster_(cluster), tweak_(std::move(tweak)) {
+    start();
+  }
+
+  void start() {
+    TransportOptions o;
+    o.self_id = id_;
+    o.cluster_id = cluster_;
+    o.client_addr = fmt_addr(port_ - 1);
+    o.listen_host = kHost;
+    o.listen_port = port_;
+    // Zero jitter keeps redials at the low end of the window: tests finish sooner.
+    o.rand = [](std::uint64_t) { return std::uint64_t{0}; };
+    o.log = [this](raft::LogLevel, const std::string& line) { logs.push_back(line); };
+    if (tweak_) tweak_(o);
+    TransportCallbacks cb;
+    cb.on_message = [this](const raft::Message& m) { messages.push_back(m); };
+    cb.on_forward = [this](raft::NodeId from, std::uint64_t rid, std::vector<std::string> args) {
+      forwards.push_back({from, rid, std::move(args)});
+      if (on_forward_hook) on_forward_hook(from, rid);
+    };
+    cb.on_forward_reply = [this](std::uint64_t rid, std::string reply) {
+      replies.emplace_back(rid, std::move(reply));
+    };
+    cb.on_peer_state = [this](raft::NodeId n, bool up) {
+      state[n] = up;
+      state_changes.emplace_back(n, up);
+    };
+    cb.on_hello = [this](const PeerHello& h) { hellos.push_back(h); };
+    transport = std::make_unique<Transport>(io_, std::move(o), std::move(cb));
+    auto err = transport->start();
+    INFO("start: " << err.value_or(""));
+    REQUIRE_FALSE(err.has_value());
+  }
+
+  static std::string fmt_addr(int port) { return std::string(kHost) + ":" + std::to_string(port); }
+
+  void add(const TestNode& other) { REQUIRE(transport->add_peer(other.id_, kHost, other.port_)); }
+
+  bool up(raft::NodeId n) const {
+    auto it = state.find(n);
+    return it != state.end() && it->second;
+  }
+
+  bool logged(const std::string& needle) const {
+    for (const auto& l : logs) {
+      if (l.find(needle) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  std::size_t messages_from(raft::NodeId from) const {
+    std::size_t n = 0;
+    for (const auto& m : messages) n += m.from == from;
+    return n;
+  }
+
+  raft::NodeId id() const { return id_; }
+  std::uint16_t port() const { return port_; }
+
+  std::unique_ptr<Transport> transport;
+  std::vector<raft::Message> messages;
+  std::vector<Forwarded> forwards;
+  std::vector<std::pair<std::uint64_t, std::string>> replies;
+  std::map<raft::NodeId, bool> state;
+  std::vector<std::pair<raft::NodeId, bool>> state_changes;
+  std::vector<PeerHello> hellos;
+  std::vector<std::string> logs;
+  std::function<void(raft::NodeId, std::uint64_t)> on_forward_hook;
+
+ private:
+  asio::io_context& io_;
+  raft::NodeId id_;
+  std::uint16_t port_;
+  std::uint64_t cluster_;
+  std::function<void(TransportOptions&)> tweak_;
+};
+
+raft::Message make_message(raft::NodeId from, raft::NodeId to, std::uint64_t seq,
+                           std::size_t payload = 0) {
+  raft::Message m;
+  m.type = raft::MessageType::kAppend;
+  m.from = from;
+  m.to = to;
+  m.term = 3;
+  m.index = seq;
+  m.log_term = 3;
+  m.commit = seq / 2;
+  if (payload > 0) {
+    m.entries.push_back(
+        {3, seq + 1, raft::EntryType::kNormal, std::string(payload, 'a' + seq % 26)});
+  }
+  return m;
+}
+
+/// A hand-driven peer connection, to say things a Transport never would.
+class RawClient {
+ public:
+  RawClient(asio::io_context& io, std::uint16_t port) : socket_(io) {
+    socket_.async_connect(tcp::endpoint(asio::ip::make_address(kHost), port),
+                          [this](boost::system::error_code ec) {
+                            connected = !ec;
+                            failed = static_cast<bool>(ec);
+                            if (ec) return;
+                            read_more();
+                            if (!unsent_.empty()) write(std::exchange(unsent_, {}));
+                          });
+  }
+
+  /// Sends now if connected, else as soon as the connection is up.
+  void send(const std::string& bytes) {
+    if (connected) {
+      write(bytes);
+    } else {
+      unsent_ += bytes;
+    }
+  }
+
+  bool connected = false;
+  bool failed = false;
+  bool eof = false;
+  std::vector<Frame> frames;
+  bool frame_error = false;
+
+ private:
+  void read_more() {
+    socket_.async_read_some(asio::buffer(buf_),
+                            [this](boost::system::error_code ec, std::size_t n) {
+                              if (ec) {
+                                eof = true;
+                                return;
+                              }
+                              reader_.feed(std::string_view(buf_.data(), n));
+                              Frame f;
+                              DecodeStatus st;
+                              while ((st = reader_.next(f)) == DecodeStatus::kOk)
+                                frames.push_back(std::move(f));
+                              frame_error = st == DecodeStatus::kError;
+                              read_more();
+                            });
+  }
+
+  void write(std::string bytes) {
+    auto buf = std::make_shared<std::string>(std::move(bytes));
+    asio::async_write(socket_, asio::buffer(*buf),
+                      [buf](boost::system::error_code, std::size_t) {});
+  }
+
+  tcp::socket socket_;
+  std::string unsent_;
+  std::array<char, 4096> buf_{};
+  FrameReader reader_;
+};
+
+Handshake raw_handshake(std::uint64_t cluster, raft::NodeId node) {
+  Handshake h;
+  h.cluster_id = cluster;
+  h.node_id = node;
+  h.client_addr = "127.0.0.1:1";
+  return h;
+}
+
+}  // namespace
+
+TEST_CASE("messages are delivered in order, in both directions", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23001);
+  TestNode b(io, 2, 23002);
+  a.add(b);
+  b.add(a);
+
+  // Sent before any connection exists: they wait in the queue and go out after the handshake.
+  std::vector<raft::Message> sent_ab;
+  std::vector<raft::Message> sent_ba;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    // Mostly small, a few large enough to span many socket reads.
+    sent_ab.push_back(make_message(1, 2, i, i % 100 == 0 ? 200000 : i % 7));
+    REQUIRE(a.transport->send(sent_ab.back()));
+    if (i % 3 == 0) {
+      sent_ba.push_back(make_message(2, 1, i, 10));
+      REQUIRE(b.transport->send(sent_ba.back()));
+    }
+  }
+  REQUIRE(run_until(io, [&] {
+    return b.messages.size() == sent_ab.size() && a.messages.size() == sent_ba.size();
+  }));
+  CHECK(b.messages == sent_ab);
+  CHECK(a.messages == sent_ba);
+  CHECK(a.up(2));
+  CHECK(b.up(1));
+
+  const PeerStats sa = *a.transport->peer_stats(2);
+  CHECK(sa.connected);
+  CHECK(sa.configured);
+  CHECK(sa.frames_sent == 1000);
+  CHECK(sa.frames_dropped == 0);
+  CHECK(sa.bytes_queued == 0);
+  CHECK(sa.writes < 1000);  // batched
+  CHECK(sa.client_addr == "127.0.0.1:23001");
+  CHECK(sa.frames_received == sent_ba.size());
+  const PeerStats sb = *b.transport->peer_stats(1);
+  CHECK(sb.frames_received == 1000);
+  CHECK(sb.bytes_received == sa.bytes_sent);
+}
+
+TEST_CASE("everything queued in one loop turn leaves in one write", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23011);
+  TestNode b(io, 2, 23012);
+  a.add(b);
+  REQUIRE(run_until(io, [&] { return a.up(2); }));
+  drain_ready(io);
+  REQUIRE(run_until(io, [&] { return a.transport->peer_stats(2)->bytes_queued == 0; }));
+  const std::uint64_t writes_before = a.transport->peer_stats(2)->writes;
+
+  for (std::uint64_t i = 0; i < 50; ++i) REQUIRE(a.transport->send(make_message(1, 2, i, 100)));
+  REQUIRE(run_until(io, [&] { return b.messages.size() == 50; }));
+  CHECK(a.transport->peer_stats(2)->writes == writes_before + 1);
+  CHECK(a.transport->peer_stats(2)->frames_sent == 50);
+}
+
+TEST_CASE("three transports keep per-sender order", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23021);
+  TestNode b(io, 2, 23022);
+  TestNode c(io, 3, 23023);
+  for (TestNode* x : {&a, &b, &c}) {
+    for (TestNode* y : {&a, &b, &c}) {
+      if (x != y) x->add(*y);
+    }
+  }
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    REQUIRE(a.transport->send(make_message(1, 2, i, i % 5)));
+    REQUIRE(c.transport->send(make_message(3, 2, i, i % 3)));
+    REQUIRE(b.transport->send(make_message(2, i % 2 ? 1 : 3, i)));
+    if (i % 50 == 0) drain_ready(io);  // interleave sending with delivery
+  }
+  REQUIRE(run_until(io, [&] {
+    return b.messages.size() == 600 && a.messages.size() == 150 && c.messages.size() == 150;
+  }));
+  std::map<raft::NodeId, std::uint64_t> next;
+  for (const auto& m : b.messages) {
+    REQUIRE(m.index == next[m.from]);
+    ++next[m.from];
+  }
+  CHECK(next[1] == 300);
+  CHECK(next[3] == 300);
+  const auto stats = b.transport->stats();
+  REQUIRE(stats.size() == 2);
+  CHECK(stats[0].node_id == 1);  // ordered by id
+  CHECK(stats[1].node_id == 3);
+}
+
+TEST_CASE("a peer that goes away and comes back on the same port is redialled",
+          "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23031);
+  auto b = std::make_unique<TestNode>(io, 2, 23032);
+  a.add(*b);
+  b->add(a);
+  REQUIRE(a.transport->send(make_message(1, 2, 0)));
+  REQUIRE(run_until(io, [&] { return b->messages.size() == 1 && a.up(2); }));
+
+  b.reset();  // the peer's process dies: its sockets close
+  REQUIRE(run_until(io, [&] { return !a.up(2); }));
+  CHECK(a.state_changes == std::vector<std::pair<raft::NodeId, bool>>{{2, true}, {2, false}});
+  CHECK(a.logged("lost connection to peer 2"));
+
+  // Queued while the peer is down, within the bound.
+  for (std::uint64_t i = 1; i <= 10; ++i) REQUIRE(a.transport->send(make_message(1, 2, i)));
+  // Let a few dials fail, so the backoff path runs.
+  REQUIRE(run_until(io, [&] { return a.transport->peer_stats(2)->connect_failures >= 2; }));
+
+  b = std::make_unique<TestNode>(io, 2, 23032);
+  b->add(a);
+  REQUIRE(run_until(io, [&] { return b->messages.size() == 10 && a.up(2); }));
+  for (std::uint64_t i = 0; i < 10; ++i) CHECK(b->messages[i].index == i + 1);
+  CHECK(a.transport->peer_stats(2)->connects == 2);
+
+  // The reverse direction works too (the new b dials a, whose old inbound died).
+  REQUIRE(b->transport->send(make_message(2, 1, 77)));
+  REQUIRE(run_until(io, [&] { return !a.messages.empty(); }));
+  CHECK(a.messages.back().index == 77);
+  REQUIRE(run_until(io, [&] { return a.transport->transport_stats().inbound_open == 1; }));
+}
+
+TEST_CASE("a peer from another cluster is refused", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23041, /*cluster=*/0x111);
+  TestNode b(io, 2, 23042, /*cluster=*/0x222);
+  a.add(b);
+  b.add(a);
+  for (std::uint64_t i = 0; i < 5; ++i) a.transport->send(make_message(1, 2, i));
+  REQUIRE(run_until(io, [&] {
+    return a.transport->peer_stats(2)->connect_failures >= 2 &&
+           b.transport->peer_stats(1)->connect_failures >= 2;
+  }));
+  CHECK(a.logged("cluster id mismatch"));
+  CHECK(b.logged("cluster id mismatch"));
+  CHECK_FALSE(a.up(2));
+  CHECK_FALSE(b.up(1));
+  CHECK(b.messages.empty());
+  CHECK(a.transport->transport_stats().handshakes_rejected >= 2);
+  CHECK(a.transport->peer_stats(2)->connects == 0);
+}
+
+TEST_CASE("the acceptor checks the dialer's handshake", "[peer][transport]") {
+  asio::io_context io;
+  TestNode b(io, 2, 23052, /*cluster=*/0x222);
+
+  SECTION("another cluster: logged and closed") {
+    RawClient raw(io, 23052);
+    REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+    const auto& hello = std::get<Handshake>(raw.frames[0]);
+    CHECK(hello.cluster_id == 0x222);
+    CHECK(hello.node_id == 2);
+    CHECK(hello.nonce.size() == 16);
+    raw.send(encode_frame(raw_handshake(0x333, 5)));
+    REQUIRE(run_until(io, [&] { return raw.eof; }));
+    CHECK(b.logged("cluster id mismatch"));
+    CHECK(b.transport->transport_stats().handshakes_rejected == 1);
+  }
+  SECTION("a dialer that does not know its cluster yet is let in") {
+    RawClient raw(io, 23052);
+    REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+    std::string bytes = encode_frame(raw_handshake(0, 5));
+    append_frame(bytes, make_message(5, 2, 9));
+    raw.send(bytes);
+    REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
+    CHECK(b.messages[0].index == 9);
+    REQUIRE(b.hellos.size() == 1);
+    CHECK(b.hellos[0].node_id == 5);
+    CHECK(b.hellos[0].inbound);
+    CHECK_FALSE(raw.eof);
+  }
+  SECTION("a frame before the handshake") {
+    RawClient raw(io, 23052);
+    raw.send(encode_frame(make_message(5, 2, 1)));
+    REQUIRE(run_until(io, [&] { return raw.eof; }));
+    CHECK(b.messages.empty());
+    CHECK(b.transport->transport_stats().protocol_errors == 1);
+  }
+  SECTION("a message claiming to be from another node") {
+    RawClient raw(io, 23052);
+    std::string bytes = encode_frame(raw_handshake(0x222, 5));
+    append_frame(bytes, make_message(6, 2, 1));
+    raw.send(bytes);
+    REQUIRE(run_until(io, [&] { return raw.eof; }));
+    CHECK(b.messages.empty());
+    CHECK(b.logged("raft message from 6"));
+  }
+  SECTION("a handshake claiming our own id") {
+    RawClient raw(io, 23052);
+    raw.send(encode_frame(raw_handshake(0x222, 2)));
+    REQUIRE(run_until(io, [&] { return raw.eof; }));
+    CHECK(b.transport->transport_stats().handshakes_rejected == 1);
+  }
+}
+
+TEST_CASE("malformed input closes that connection and nothing else", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23061);
+  TestNode b(io, 2, 23062);
+  a.add(b);
+  REQUIRE(run_until(io, [&] { return a.up(2); }));
+
+  RawClient raw(io, 23062);
+  REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+  std::string bytes = encode_frame(raw_handshake(7, 5));
+  std::string bad = encode_frame(make_message(5, 2, 1));
+  bad[bad.size() - 1] = static_cast<char>(bad[bad.size() - 1] ^ 0x40);  // corrupt the CRC
+  raw.send(bytes + bad);
+  REQUIRE(run_until(io, [&] { return raw.eof; }));
+  CHECK(b.logged("checksum"));
+  CHECK(b.transport->transport_stats().protocol_errors == 1);
+
+  RawClient junk(io, 23062);
+  junk.send(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  REQUIRE(run_until(io, [&] { return junk.eof; }));
+  CHECK(b.transport->transport_stats().protocol_errors == 2);
+
+  // The real peer is unaffected.
+  REQUIRE(a.transport->send(make_message(1, 2, 5)));
+  REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
+  CHECK(a.up(2));
+}
+
+TEST_CASE("an inbound connection that never says hello times out", "[peer][transport]") {
+  asio::io_context io;
+  TestNode b(io, 2, 23072, 7,
+             [](TransportOptions& o) { o.handshake_timeout = std::chrono::milliseconds(100); });
+  RawClient raw(io, 23072);
+  REQUIRE(run_until(io, [&] { return raw.eof; }));
+  CHECK(b.logged("no handshake within 100 ms"));
+  CHECK(b.transport->transport_stats().inbound_open == 0);
+}
+
+TEST_CASE("the send queue is bounded while the peer is down", "[peer][transport]") {
+  asio::io_context io;
+  constexpr std::size_t kBound = 16 * 1024;
+  TestNode a(io, 1, 23081, 7, [](TransportOptions& o) { o.max_queue_bytes = kBound; });
+  // Nobody listens on 23082 yet.
+  REQUIRE(a.transport->add_peer(2, kHost, 23082));
+
+  std::vector<std::uint64_t> accepted;
+  for (std::uint64_t i = 0; i < 500; ++i) {
+    if (a.transport->send(make_message(1, 2, i, 1000))) accepted.push_back(i);
+  }
+  const PeerStats s = *a.transport->peer_stats(2);
+  CHECK(s.bytes_queued <= kBound);
+  CHECK(s.frames_queued == accepted.size());
+  CHECK(s.frames_dropped == 500 - accepted.size());
+  CHECK(accepted.size() >= 10);
+  CHECK(accepted.size() < 20);
+  CHECK(a.logged("send queue to peer 2 full"));
+
+  // Let the dials fail for a while: memory stays bounded and nothing is counted twice.
+  REQUIRE(run_until(io, [&] { return a.transport->peer_stats(2)->connect_failures >= 3; }));
+  CHECK(a.transport->peer_stats(2)->bytes_queued == s.bytes_queued);
+  CHECK_FALSE(a.transport->send(make_message(1, 2, 999, 1000)));
+
+  TestNode b(io, 2, 23082);
+  REQUIRE(run_until(io, [&] { return b.messages.size() == accepted.size(); }));
+  for (std::size_t i = 0; i < accepted.size(); ++i) CHECK(b.messages[i].index == accepted[i]);
+  REQUIRE(run_until(io, [&] { return a.transport->peer_stats(2)->bytes_queued == 0; }));
+  // Drained: sending works again.
+  REQUIRE(a.transport->send(make_message(1, 2, 1000, 1000)));
+  REQUIRE(run_until(io, [&] { return b.messages.size() == accepted.size() + 1; }));
+}
+
+TEST_CASE("a frame above the frame limit is refused at send", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23086, 7, [](TransportOptions& o) { o.max_frame_bytes = 4096; });
+  REQUIRE(a.transport->add_peer(2, kHost, 23087));
+  CHECK(a.transport->send(make_message(1, 2, 1, 100)));
+  CHECK_FALSE(a.transport->send(make_message(1, 2, 2, 5000)));
+  CHECK(a.transport->peer_stats(2)->frames_dropped == 1);
+  CHECK(a.transport->peer_stats(2)->frames_queued == 1);
+}
+
+TEST_CASE("a forwarded command and its reply make the round trip", "[peer][transport]") {
+  asio::io_context io;
+  TestNode follower(io, 1, 23091);
+  TestNode leader(io, 2, 23092);
+  follower.add(leader);
+  leader.add(follower);
+  leader.on_forward_hook = [&](raft::NodeId from, std::uint64_t rid) {
+    REQUIRE(leader.transport->send_forward_reply(from, rid, "+OK\r\n"));
+  };
+  REQUIRE(follower.transport->send_forward(2, 42, {"SET", "k", std::string("v\0v", 3)}));
+  REQUIRE(follower.transport->send_forward(2, 43, {"GET", "k"}));
+  REQUIRE(run_until(io, [&] { return follower.replies.size() == 2; }));
+  REQUIRE(leader.forwards.size() == 2);
+  CHECK(leader.forwards[0].from == 1);
+  CHECK(leader.forwards[0].id == 42);
+  CHECK(leader.forwards[0].args == std::vector<std::string>{"SET", "k", std::string("v\0v", 3)});
+  CHECK(leader.forwards[1].id == 43);
+  CHECK(follower.replies[0] == std::pair<std::uint64_t, std::string>{42, "+OK\r\n"});
+  CHECK(follower.replies[1].first == 43);
+  CHECK_FALSE(follower.transport->send_forward(9, 1, {"PING"}));  // not a peer
+}
+
+TEST_CASE("a shared secret admits only peers that know it", "[peer][transport]") {
+  asio::io_context io;
+  auto secret = [](std::string s) { return [s](TransportOptions& o) { o.secret = s; }; };
+  TestNode a(io, 1, 23095, 7, secret("open sesame"));
+  TestNode b(io, 2, 23096, 7, secret("open sesame"));
+  TestNode c(io, 3, 23097, 7, secret("guess"));
+  a.add(b);
+  c.add(b);
+  REQUIRE(a.transport->send(make_message(1, 2, 1)));
+  REQUIRE(c.transport->send(make_message(3, 2, 1)));
+  REQUIRE(run_until(io, [&] {
+    return b.messages.size() == 1 && c.transport->peer_stats(2)->connect_failures >= 2;
+  }));
+  CHECK(b.messages[0].from == 1);
+  // The dialer sees the mismatch in the acceptor's handshake and never comes up (no flapping).
+  CHECK(c.logged("peer 2 sent a wrong proof"));
+  CHECK(a.up(2));
+  CHECK(c.state_changes.empty());
+
+  // A node without a secret is refused by one with a secret, and the other way round.
+  TestNode d(io, 4, 23094);
+  d.add(b);
+  b.add(d);
+  REQUIRE(run_until(io, [&] {
+    return d.transport->peer_stats(2)->connect_failures >= 1 &&
+           b.transport->peer_stats(4)->connect_failures >= 1;
+  }));
+  CHECK(d.logged("peer 2 requires a shared secret"));
+  CHECK(b.logged("peer 4 has no shared secret configured"));
+  CHECK(d.state_changes.empty());
+
+  // Without any proof at all.
+  RawClient raw(io, 23096);
+  REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+  raw.send(encode_frame(raw_handshake(7, 5)));
+  REQUIRE(run_until(io, [&] { return raw.eof; }));
+  CHECK(b.logged("node 5 sent no proof"));
+
+  // A raw client that computes the proof over the nonce it was given is admitted.
+  RawClient good(io, 23096);
+  REQUIRE(run_until(io, [&] { return good.frames.size() == 1; }));
+  Handshake h = raw_handshake(7, 6);
+  h.auth_proof = handshake_proof("open sesame", ProofRole::kDialer, 7, 6, 2,
+                                 std::get<Handshake>(good.frames[0]).nonce);
+  std::string bytes = encode_frame(h);
+  append_frame(bytes, make_message(6, 2, 4));
+  good.send(bytes);
+  REQUIRE(run_until(io, [&] { return b.messages.size() == 2; }));
+  CHECK(b.messages[1].from == 6);
+}
+
+TEST_CASE("peers are added, readdressed and removed", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23098);
+  TestNode b(io, 2, 23099);
+  CHECK_FALSE(a.transport->add_peer(1, kHost, 23099));  // ourselves
+  CHECK_FALSE(a.transport->add_peer(raft::kNoNode, kHost, 23099));
+  // Wrong address first: node 2 is not at 23098 (that is a itself, which answers as node 1).
+  REQUIRE(a.transport->add_peer(2, kHost, 23098));
+  REQUIRE(run_until(io, [&] { return a.logged("dialed node 2 but node 1 answered"); }));
+  REQUIRE(a.transport->add_peer(2, kHost, 23099));
+  REQUIRE(a.transport->send(make_message(1, 2, 1)));
+  REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
+
+  CHECK(a.transport->remove_peer(2));
+  CHECK_FALSE(a.transport->remove_peer(2));
+  CHECK_FALSE(a.transport->send(make_message(1, 2, 2)));
+  CHECK_FALSE(a.transport->connected(2));
+  CHECK_FALSE(a.transport->peer_stats(2).has_value());  // b never dialed a: nothing to list
+  a.transport->stop();
+  a.transport->stop();  // idempotent
+  CHECK_FALSE(a.transport->add_peer(2, kHost, 23099));
+}
