@@ -1,0 +1,205 @@
+#include "storage/data_dir.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <map>
+
+#include "storage/crc32c.h"
+#include "storage/io.h"
+
+namespace storage {
+
+namespace {
+
+constexpr std::string_view kIdentityHeader =
+    "# raftd data directory identity. Written once when the directory was created; do not edit.\n";
+
+std::string describe(const Identity& id) {
+  return fmt::format("cluster \"{}\" node {} at \"{}\"", id.cluster_id, id.node_id, id.address);
+}
+
+bool valid_field(std::string_view v) {
+  for (char c : v) {
+    if (c == '\n' || c == '\r' || c == '=') return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string encode_identity(const Identity& id) {
+  std::string body = fmt::format("version=1\ncluster_id={}\nnode_id={}\naddress={}\n",
+                                 id.cluster_id, id.node_id, id.address);
+  return std::string(kIdentityHeader) + body + fmt::format("crc32c={:08x}\n", crc32c(body));
+}
+
+Result<Identity> decode_identity(const std::string& path, std::string_view text) {
+  auto fail = [&](const std::string& why) {
+    return Status::error(fmt::format("identity file {} is damaged: {}", path, why));
+  };
+  if (text.substr(0, kIdentityHeader.size()) != kIdentityHeader) return fail("unknown header");
+  text.remove_prefix(kIdentityHeader.size());
+  const auto crc_pos = text.rfind("crc32c=");
+  if (crc_pos == std::string_view::npos) return fail("no checksum line");
+  const std::string_view body = text.substr(0, crc_pos);
+  std::string_view crc_line = text.substr(crc_pos + 7);
+  if (crc_line.empty() || crc_line.back() != '\n') return fail("checksum line not terminated");
+  crc_line.remove_suffix(1);
+  std::uint32_t stored = 0;
+  auto [p, ec] = std::from_chars(crc_line.data(), crc_line.data() + crc_line.size(), stored, 16);
+  if (ec != std::errc() || p != crc_line.data() + crc_line.size() || crc_line.size() != 8) {
+    return fail("malformed checksum");
+  }
+  if (stored != crc32c(body)) return fail("checksum mismatch");
+
+  std::map<std::string, std::string, std::less<>> fields;
+  std::string_view rest = body;
+  while (!rest.empty()) {
+    const auto nl = rest.find('\n');
+    if (nl == std::string_view::npos) return fail("unterminated line");
+    const std::string_view line = rest.substr(0, nl);
+    rest.remove_prefix(nl + 1);
+    const auto eq = line.find('=');
+    if (eq == std::string_view::npos) return fail(fmt::format("malformed line \"{}\"", line));
+    fields.emplace(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+  }
+  if (fields["version"] != "1") {
+    return fail(fmt::format("unsupported version \"{}\"", fields["version"]));
+  }
+  Identity id;
+  id.cluster_id = fields["cluster_id"];
+  id.address = fields["address"];
+  const std::string& node = fields["node_id"];
+  auto [q, ec2] = std::from_chars(node.data(), node.data() + node.size(), id.node_id);
+  if (ec2 != std::errc() || q != node.data() + node.size()) {
+    return fail(fmt::format("malformed node_id \"{}\"", node));
+  }
+  return id;
+}
+
+Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& dir, const Identity& expected,
+                                               const Options& options) {
+  auto d = std::unique_ptr<DataDir>(new DataDir());
+  d->dir_ = dir;
+  io::make_dirs(dir);
+
+  // The lock is held for the life of the process; flock() locks die with it, so a crashed raftd
+  // never leaves the directory locked.
+  const std::string lock_path = io::join(dir, "LOCK");
+  d->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (d->lock_fd_ < 0) io::fatal("open", lock_path, errno);
+  if (::flock(d->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) io::fatal("flock", lock_path, errno);
+    std::string holder = io::read_small_file(lock_path).value_or("");
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    return Status::error(fmt::format("data directory {} is in use by another raftd (pid {})", dir,
+                                     holder.empty() ? "unknown" : holder));
+  }
+  {
+    const std::string pid = fmt::format("{}\n", ::getpid());
+    if (::ftruncate(d->lock_fd_, 0) != 0) io::fatal("ftruncate", lock_path, errno);
+    io::Fd view(::dup(d->lock_fd_), lock_path);
+    if (!view.valid()) io::fatal("dup", lock_path, errno);
+    io::pwrite_all(view, pid, 0);
+  }
+
+  const std::string identity_path = io::join(dir, "IDENTITY");
+  const std::string log_dir = io::join(dir, "log");
+  if (auto text = io::read_small_file(identity_path)) {
+    auto stored = decode_identity(identity_path, *text);
+    if (!stored) return stored.status();
+    std::vector<std::string> diffs;
+    if (!expected.cluster_id.empty() && expected.cluster_id != stored->cluster_id) {
+      diffs.push_back("cluster id");
+    }
+    if (expected.node_id != raft::kNoNode && expected.node_id != stored->node_id) {
+      diffs.push_back("node id");
+    }
+    if (!expected.address.empty() && expected.address != stored->address) {
+      diffs.push_back("address");
+    }
+    if (!diffs.empty()) {
+      std::string list;
+      for (const auto& s : diffs) list += (list.empty() ? "" : ", ") + s;
+      return Status::error(
+          fmt::format("data directory {} belongs to {}, but this raftd is configured as {} "
+                      "(different {}); refusing to use it",
+                      dir, describe(*stored), describe(expected), list));
+    }
+    d->identity_ = std::move(*stored);
+  } else {
+    if (io::read_small_file(io::join(log_dir, "CURRENT"))) {
+      return Status::error(fmt::format(
+          "data directory {} holds a log but no IDENTITY file; refusing to guess whose it is",
+          dir));
+    }
+    if (expected.node_id == raft::kNoNode) {
+      return Status::error(
+          fmt::format("data directory {} is new and needs a node id to be created", dir));
+    }
+    if (!valid_field(expected.cluster_id) || !valid_field(expected.address)) {
+      return Status::error(fmt::format("identity for {} has a newline or '=' in a field: {}", dir,
+                                       describe(expected)));
+    }
+    io::write_file_atomically(identity_path, encode_identity(expected));
+    d->identity_ = expected;
+  }
+
+  d->snapshots_ = SnapshotStore::open(io::join(dir, "snapshots"), d->diagnostics_);
+  auto log = LogStore::open(log_dir, options.log);
+  if (!log) return log.status();
+  d->log_ = std::move(*log);
+  if (Status s = d->reconcile(); !s) return s;
+  return d;
+}
+
+DataDir::~DataDir() {
+  log_.reset();  // close RocksDB before giving up the lock
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+Status DataDir::reconcile() {
+  const raft::SnapshotMeta logged = log_->snapshot_meta();
+  std::shared_ptr<const SnapshotFile> current = snapshots_->current();
+  if (current && current->meta().index > logged.index) {
+    // A crash between making a snapshot file current and recording it in the log; finish it.
+    diagnostics_.push_back(
+        fmt::format("log in {} was behind snapshot {}; installed it (index {} term {})",
+                    log_->dir(), current->path(), current->meta().index, current->meta().term));
+    log_->install_snapshot(current->meta());
+  } else if (logged.index > 0 && (!current || current->meta().index != logged.index ||
+                                  current->meta().term != logged.term)) {
+    std::string why;
+    for (const auto& d : diagnostics_) why += "; " + d;
+    return Status::error(fmt::format(
+        "data directory {}: the log is compacted through index {} (term {}) but {} has no valid "
+        "snapshot file for it (newest valid: {}){}",
+        dir_, logged.index, logged.term, snapshots_->dir(), current ? current->path() : "none",
+        why));
+  }
+  log_->set_snapshot_file(std::move(current));
+  return Status::ok();
+}
+
+Result<std::shared_ptr<const SnapshotFile>> DataDir::commit_snapshot(SnapshotWriter& writer) {
+  auto file = snapshots_->commit(writer);
+  if (!file) return file;
+  log_->compact((*file)->meta());
+  log_->set_snapshot_file(*file);
+  return file;
+}
+
+Result<std::shared_ptr<const SnapshotFile>> DataDir::install_snapshot(IncomingSnapshot& incoming) {
+  auto file = snapshots_->commit(incoming);
+  if (!file) return file;
+  log_->install_snapshot((*file)->meta());
+  log_->set_snapshot_file(*file);
+  return file;
+}
+
+}  // namespace storage

@@ -1,0 +1,165 @@
+// storage_bench: how close does LogStore::save() (one synced RocksDB WriteBatch per call) get to
+// the disk's own limit? For each batch size it runs the store, then a raw loop that appends the
+// same number of bytes to a plain file and fdatasync()s after each write, on the same disk, and
+// prints both with their ratio. Not a test: numbers depend on the machine.
+//
+//   storage_bench [--dir DIR] [--seconds S] [--entry-bytes N] [--batches 1,16,256] [--no-sync]
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "storage/log_store.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Config {
+  std::string dir = "storage_bench.tmp";
+  double seconds = 3.0;
+  std::size_t entry_bytes = 100;
+  std::vector<std::size_t> batches = {1, 16, 256};
+  bool sync = true;
+};
+
+struct Result {
+  double ops_per_sec = 0;  // batches (store) or write+fdatasync pairs (raw)
+  double p50_us = 0;
+  double p99_us = 0;
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "storage_bench: %s\n", msg.c_str());
+  std::exit(1);
+}
+
+Result summarize(std::vector<double>& lat_us, double elapsed) {
+  std::sort(lat_us.begin(), lat_us.end());
+  Result r;
+  r.ops_per_sec = static_cast<double>(lat_us.size()) / elapsed;
+  r.p50_us = lat_us[lat_us.size() / 2];
+  r.p99_us = lat_us[std::min(lat_us.size() - 1, lat_us.size() * 99 / 100)];
+  return r;
+}
+
+// Times `op` repeatedly for cfg.seconds after a short warm-up.
+template <typename Op>
+Result measure(const Config& cfg, Op op) {
+  for (int i = 0; i < 20; ++i) op();
+  std::vector<double> lat;
+  const auto start = Clock::now();
+  const auto end = start + std::chrono::duration<double>(cfg.seconds);
+  auto now = start;
+  while (now < end) {
+    const auto t0 = now;
+    op();
+    now = Clock::now();
+    lat.push_back(std::chrono::duration<double, std::micro>(now - t0).count());
+  }
+  return summarize(lat, std::chrono::duration<double>(now - start).count());
+}
+
+Result bench_store(const Config& cfg, std::size_t batch) {
+  const std::string dir = cfg.dir + "/store-" + std::to_string(batch);
+  storage::LogStore::Options o;
+  o.sync = cfg.sync;
+  auto store = storage::LogStore::open(dir, o);
+  if (!store) die(store.message());
+  raft::Index next = 1;
+  std::vector<raft::Entry> entries(batch);
+  for (auto& e : entries) e.data.assign(cfg.entry_bytes, 'x');
+  raft::HardState hs{1, 1, 0};
+  return measure(cfg, [&] {
+    for (auto& e : entries) {
+      e.term = 1;
+      e.index = next++;
+    }
+    // The commit index trails like a leader's would, so the hard state changes each time too.
+    hs.commit = next - 1 - std::min<raft::Index>(next - 1, batch);
+    (*store)->save(&hs, entries);
+  });
+}
+
+Result bench_raw(const Config& cfg, std::size_t batch) {
+  const std::string path = cfg.dir + "/raw-" + std::to_string(batch);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) die("open " + path);
+  const std::string buf(batch * cfg.entry_bytes, 'x');
+  auto r = measure(cfg, [&] {
+    if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) die("write");
+    if (cfg.sync && ::fdatasync(fd) != 0) die("fdatasync");
+  });
+  ::close(fd);
+  return r;
+}
+
+std::vector<std::size_t> parse_list(const std::string& s) {
+  std::vector<std::size_t> out;
+  std::size_t pos = 0;
+  while (pos <= s.size()) {
+    const auto comma = s.find(',', pos);
+    out.push_back(std::stoul(s.substr(pos, comma - pos)));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) die("missing value for " + a);
+      return argv[++i];
+    };
+    if (a == "--dir") {
+      cfg.dir = value();
+    } else if (a == "--seconds") {
+      cfg.seconds = std::stod(value());
+    } else if (a == "--entry-bytes") {
+      cfg.entry_bytes = std::stoul(value());
+    } else if (a == "--batches") {
+      cfg.batches = parse_list(value());
+    } else if (a == "--no-sync") {
+      cfg.sync = false;
+    } else {
+      die("usage: storage_bench [--dir DIR] [--seconds S] [--entry-bytes N] "
+          "[--batches 1,16,256] [--no-sync]");
+    }
+  }
+  std::error_code ec;
+  if (std::filesystem::exists(cfg.dir, ec)) die(cfg.dir + " exists; give a fresh --dir");
+  std::filesystem::create_directories(cfg.dir, ec);
+  if (ec) die("cannot create " + cfg.dir + ": " + ec.message());
+
+  fmt::print("storage_bench: dir {}, {} s per case, {}-byte entries, {}\n", cfg.dir, cfg.seconds,
+             cfg.entry_bytes, cfg.sync ? "sync on every batch" : "NO SYNC");
+  fmt::print("{:>6} | {:>10} {:>11} {:>8} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>6}\n", "batch",
+             "store b/s", "entries/s", "MB/s", "p50 us", "p99 us", "raw syncs/s", "MB/s", "p50 us",
+             "ratio");
+  for (std::size_t batch : cfg.batches) {
+    const Result s = bench_store(cfg, batch);
+    const Result r = bench_raw(cfg, batch);
+    const double bytes = static_cast<double>(batch * cfg.entry_bytes);
+    fmt::print(
+        "{:>6} | {:>10.0f} {:>11.0f} {:>8.2f} {:>8.0f} {:>8.0f} | {:>10.0f} {:>8.2f} {:>8.0f} | "
+        "{:>6.2f}\n",
+        batch, s.ops_per_sec, s.ops_per_sec * static_cast<double>(batch),
+        s.ops_per_sec * bytes / 1e6, s.p50_us, s.p99_us, r.ops_per_sec, r.ops_per_sec * bytes / 1e6,
+        r.p50_us, s.ops_per_sec / r.ops_per_sec);
+    std::fflush(stdout);
+  }
+  std::filesystem::remove_all(cfg.dir, ec);
+  return 0;
+}
