@@ -24,6 +24,22 @@ const CommandSpec* find_subcommand(const CommandSpec& parent, std::string_view n
 
 }  // namespace
 
+const CommandSpec* Dispatcher::lookup(std::string_view name) {
+  if (name.empty() || name.size() > sizeof(CacheEntry::name)) return server_.commands.find(name);
+  const std::size_t slot = (name.size() * 31 + static_cast<unsigned char>(name.front()) * 7 +
+                            static_cast<unsigned char>(name.back())) %
+                           cache_.size();
+  CacheEntry& e = cache_[slot];
+  if (e.size == name.size() && std::memcmp(e.name, name.data(), name.size()) == 0) return e.spec;
+  const CommandSpec* spec = server_.commands.find(name);
+  if (spec != nullptr) {
+    std::memcpy(e.name, name.data(), name.size());
+    e.size = static_cast<std::uint8_t>(name.size());
+    e.spec = spec;
+  }
+  return spec;
+}
+
 Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::int64_t now_ms,
                                          resp::Writer& out) {
   const std::size_t reply_start = out.buffer().size();
@@ -35,7 +51,7 @@ Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::
 
   // Lookup as Redis's lookupCommand: a container command with at least one argument names a
   // subcommand; the container alone is a command of its own (COMMAND, or an arity error).
-  const CommandSpec* spec = server_.commands.find(args[0]);
+  const CommandSpec* spec = lookup(args[0]);
   // Internal rows (REAPEXPIRED) are proposed by the node itself, never by clients.
   if (spec == nullptr || (spec->flags & kCmdInternal)) return reject(unknown_command_error(args));
   if (!spec->subcommands.empty() && args.size() >= 2) {

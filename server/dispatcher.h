@@ -9,7 +9,9 @@
 //               through the client's next reply slot.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <cstring>
 
 #include "server/kv/command.h"
 
@@ -32,8 +34,20 @@ class Dispatcher {
   Outcome dispatch(ClientContext& client, Args args, std::int64_t now_ms, resp::Writer& out);
 
  private:
+  /// CommandTable::find lower-cases and searches an ordered map; clients send the same few
+  /// names over and over, so remember them by their exact bytes. Rows never move or vanish
+  /// once the table is built, so an entry never goes stale.
+  const CommandSpec* lookup(std::string_view name);
+
+  struct CacheEntry {
+    char name[16];
+    std::uint8_t size = 0;  // 0: empty
+    const CommandSpec* spec = nullptr;
+  };
+
   ServerState& server_;
   Proposer& proposer_;
+  std::array<CacheEntry, 64> cache_{};
 };
 
 }  // namespace raftd

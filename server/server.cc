@@ -133,6 +133,10 @@ void Server::expire_step(std::int64_t now_ms) {
   // Only the proposer of deletes removes expired keys (Redis: only the primary expires keys;
   // replicas wait for its DELs). Reads elsewhere just hide them.
   Keyspace& keyspace = state_.state_machine.keyspace();
+  if (keyspace.stats().expires == 0) {
+    keyspace.drain_expired_candidates();  // nothing can be expired without an expiry
+    return;
+  }
   const auto deadline = std::chrono::steady_clock::now() + kReapBudget;
   for (int batch = 0; batch < kReapBatchesPerTick; ++batch) {
     std::set<std::string> names;

@@ -1,5 +1,6 @@
 #include "server/session.h"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <cstring>
 
@@ -47,7 +48,14 @@ void Session::start() {
   ci.last_interaction_ms = ci.created_ms;
   s.clients.emplace(ci.id, this);
   log::debug("client {} connected from {}", ci.id, ci.addr);
-  read();
+  // Direct reads and writes below must return would_block instead of blocking the loop.
+  socket_.non_blocking(true, ec);
+  if (ec) {
+    close(ec.message());
+    return;
+  }
+  // Bytes may have arrived before any wait was registered; pump_input() reads first.
+  pump_input();
 }
 
 std::size_t Session::output_buffer_used() const {
@@ -58,7 +66,7 @@ std::size_t Session::output_buffer_used() const {
 
 std::string Session::events() const {
   std::string e;
-  if (reading_) e += 'r';
+  if (!closed_ && !closing_ && !input_paused_) e += 'r';
   if (writing_) e += 'w';
   return e;
 }
@@ -83,48 +91,83 @@ void Session::make_read_space() {
   if (in_.size() - in_end_ < kReadChunk) in_.resize(std::max(in_.size() * 2, in_end_ + kReadChunk));
 }
 
-void Session::read() {
-  if (reading_ || closing_ || closed_ || output_over_limit()) return;
-  make_read_space();
-  reading_ = true;
-  socket_.async_read_some(
-      boost::asio::buffer(in_.data() + in_end_, in_.size() - in_end_),
-      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t bytes) {
-        self->on_read(ec, bytes);
-      });
+void Session::pump_input() {
+  if (pumping_ || waiting_read_) return;
+  pumping_ = true;
+  ServerState& s = server();
+  while (!closed_ && !closing_) {
+    if (held_back_ || output_over_limit()) {
+      input_paused_ = true;  // maybe_resume_input() restarts once the output drains
+      break;
+    }
+    make_read_space();
+    const std::size_t space = in_.size() - in_end_;
+    boost::system::error_code ec;
+    const std::size_t bytes =
+        socket_.read_some(boost::asio::buffer(in_.data() + in_end_, space), ec);
+    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
+      wait_readable();
+      break;
+    }
+    if (ec) {
+      close(ec == boost::asio::error::eof ? "client closed connection" : ec.message());
+      break;
+    }
+    in_end_ += bytes;
+    s.stats.total_net_input_bytes += bytes;
+    ++s.stats.total_reads_processed;
+    batch_now_ms_ = ServerState::wall_ms();
+    info().last_interaction_ms = batch_now_ms_;
+
+    run_buffered();
+    if (closed_) break;
+    if (in_end_ - in_begin_ > s.config.client_query_buffer_limit) {
+      ++s.stats.client_query_buffer_limit_disconnections;
+      log::warn("closing client {} ({}) that reached the query buffer limit: {} bytes buffered",
+                info().id, info().addr, in_end_ - in_begin_);
+      close("query buffer limit");
+      break;
+    }
+    // A short read drained the socket: bytes arriving from now on raise a new readiness event
+    // (epoll is edge-triggered), which the wait registered here will see.
+    if (bytes < space && !closing_ && !held_back_ && !output_over_limit()) {
+      wait_readable();
+      break;
+    }
+  }
+  pumping_ = false;
 }
 
-void Session::on_read(const boost::system::error_code& ec, std::size_t bytes) {
-  reading_ = false;
-  if (closed_) return;
-  if (ec) {
-    close(ec == boost::asio::error::eof ? "client closed connection" : ec.message());
-    return;
-  }
-  if (closing_) return;  // input after QUIT or a protocol error is ignored, as Redis does
-  ServerState& s = server();
-  in_end_ += bytes;
-  s.stats.total_net_input_bytes += bytes;
-  ++s.stats.total_reads_processed;
-  batch_now_ms_ = ServerState::wall_ms();
-  info().last_interaction_ms = batch_now_ms_;
+void Session::run_buffered() {
+  do {
+    process_input();
+    flush();  // one write for the whole batch
+    // Commands held back by a full output buffer run now if the socket took it all at once.
+  } while (held_back_ && !writing_ && !closed_ && !closing_);
+}
 
-  process_input();
-  if (closed_) return;
-  if (in_end_ - in_begin_ > s.config.client_query_buffer_limit) {
-    ++s.stats.client_query_buffer_limit_disconnections;
-    log::warn("closing client {} ({}) that reached the query buffer limit: {} bytes buffered",
-              info().id, info().addr, in_end_ - in_begin_);
-    close("query buffer limit");
-    return;
-  }
-  flush();
-  read();
+void Session::wait_readable() {
+  waiting_read_ = true;
+  socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
+                     [self = shared_from_this()](const boost::system::error_code& ec) {
+                       self->waiting_read_ = false;
+                       if (self->closed_) return;
+                       if (ec) {
+                         self->close(ec.message());
+                         return;
+                       }
+                       self->pump_input();
+                     });
 }
 
 void Session::process_input() {
   processing_ = true;
-  while (!closing_ && !closed_ && in_begin_ < in_end_ && !output_over_limit()) {
+  held_back_ = false;
+  while (!closing_ && !closed_ && in_begin_ < in_end_) {
+    if (output_over_limit()) {
+      held_back_ = true;
+      break;
+    }
     const std::string_view buf(in_.data() + in_begin_, in_end_ - in_begin_);
     const resp::ParseStatus status = parser_.parse(buf, command_);
     if (status == resp::ParseStatus::kNeedMore) break;
@@ -163,33 +206,40 @@ void Session::execute(const resp::Command& command) {
 Proposer::Completion Session::defer_reply() {
   const std::uint64_t seq = pending_base_ + pending_.size();
   pending_.emplace_back();
-  return [self = shared_from_this(), seq](std::string_view reply) { self->complete(seq, reply); };
+  if (deferred_++ == 0) self_ = shared_from_this();
+  // Two words, trivially copyable: std::function keeps it inline, no allocation per write.
+  return [self = this, seq](std::string_view reply) { self->complete(seq, reply); };
 }
 
 void Session::complete(std::uint64_t seq, std::string_view reply) {
-  if (closed_) return;  // the client went away while its write was in flight
-  if (seq < pending_base_ || seq - pending_base_ >= pending_.size() ||
-      pending_[seq - pending_base_].ready) {
-    log::error("client {}: reply slot {} completed twice or unknown (base {}, pending {})",
-               info().id, seq, pending_base_, pending_.size());
-    std::abort();
+  if (!closed_) {
+    if (seq < pending_base_ || seq - pending_base_ >= pending_.size() ||
+        pending_[seq - pending_base_].ready) {
+      log::error("client {}: reply slot {} completed twice or unknown (base {}, pending {})",
+                 info().id, seq, pending_base_, pending_.size());
+      std::abort();
+    }
+    if (seq == pending_base_) {
+      out_.append(reply);  // the oldest slot: no need to park the reply
+      pending_.pop_front();
+      ++pending_base_;
+    } else {
+      Slot& slot = pending_[seq - pending_base_];
+      slot.ready = true;
+      slot.reply.assign(reply);
+    }
+    while (!pending_.empty() && pending_.front().ready) {
+      out_.append(pending_.front().reply);
+      pending_.pop_front();
+      ++pending_base_;
+    }
+    // Inside a batch the batch's end flushes; a completion arriving later (Raft) flushes itself.
+    if (!processing_) flush();
   }
-  if (seq == pending_base_) {
-    out_.append(reply);  // the oldest slot: no need to park the reply
-    pending_.pop_front();
-    ++pending_base_;
-  } else {
-    Slot& slot = pending_[seq - pending_base_];
-    slot.ready = true;
-    slot.reply.assign(reply);
+  if (--deferred_ == 0) {
+    // Last use of `this` may be here: the local keeps the session alive until we return.
+    std::shared_ptr<Session> keep = std::move(self_);
   }
-  while (!pending_.empty() && pending_.front().ready) {
-    out_.append(pending_.front().reply);
-    pending_.pop_front();
-    ++pending_base_;
-  }
-  // Inside a batch the batch's end flushes; a completion arriving later (Raft) flushes itself.
-  if (!processing_) flush();
 }
 
 void Session::flush() {
@@ -198,12 +248,40 @@ void Session::flush() {
     if (closing_ && pending_.empty()) close("closed after reply");
     return;
   }
+  ServerState& s = server();
+  // Most batches fit in the socket's send buffer: send at once, as Redis does before it sleeps.
+  boost::system::error_code ec;
+  const std::size_t sent = socket_.write_some(boost::asio::buffer(out_), ec);
+  if (ec && ec != boost::asio::error::would_block && ec != boost::asio::error::try_again) {
+    close(ec.message());
+    return;
+  }
+  if (!ec) {
+    s.stats.total_net_output_bytes += sent;
+    ++s.stats.total_writes_processed;
+  }
+  if (!ec && sent == out_.size()) {
+    if (out_.capacity() > kShrinkAbove) {
+      std::string().swap(out_);
+    } else {
+      out_.clear();
+    }
+    if (closing_ && pending_.empty()) {
+      close("closed after reply");
+      return;
+    }
+    maybe_resume_input();
+    return;
+  }
+  // The socket is full: the rest goes out when it drains; later replies collect in out_.
   writing_ = true;
   sending_.swap(out_);
+  out_.clear();
+  const std::size_t offset = ec ? 0 : sent;
   boost::asio::async_write(
-      socket_, boost::asio::buffer(sending_),
-      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t bytes) {
-        self->on_written(ec, bytes);
+      socket_, boost::asio::buffer(sending_.data() + offset, sending_.size() - offset),
+      [self = shared_from_this()](const boost::system::error_code& wec, std::size_t bytes) {
+        self->on_written(wec, bytes);
       });
 }
 
@@ -222,15 +300,25 @@ void Session::on_written(const boost::system::error_code& ec, std::size_t bytes)
   } else {
     sending_.clear();
   }
-  // Commands held back by a full output buffer run now that it has drained.
-  if (!closing_ && in_begin_ < in_end_ &&
-      out_.size() <= s.config.client_output_pause / kPausedResumeDivisor) {
-    batch_now_ms_ = ServerState::wall_ms();
-    process_input();
-    if (closed_) return;
+  flush();  // replies made meanwhile
+  maybe_resume_input();
+}
+
+void Session::maybe_resume_input() {
+  if (!input_paused_ || resume_posted_ || closed_ || closing_) return;
+  if (out_.size() + sending_.size() > server().config.client_output_pause / kPausedResumeDivisor) {
+    return;
   }
-  flush();
-  read();
+  input_paused_ = false;
+  // Posted rather than run here: flush() is called from deep inside command processing.
+  resume_posted_ = true;
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    self->resume_posted_ = false;
+    if (self->closed_ || self->closing_) return;
+    self->batch_now_ms_ = ServerState::wall_ms();
+    self->run_buffered();  // commands held back while the output was full
+    self->pump_input();
+  });
 }
 
 void Session::close_after_reply() {

@@ -1,14 +1,24 @@
 // One client connection (Redis's `client`): reads into a per-connection buffer, parses every
 // complete command in it, runs them, and sends all their replies with one write.
 //
+// I/O, as Redis's event loop does it: when the socket is readable, read what it holds, run every
+// complete command, then try to send the whole batch of replies at once with a non-blocking
+// write; only what the socket does not take goes out through an async_write. Readiness is
+// awaited with async_wait (no speculative read that would mostly fail with EAGAIN), so a
+// request/reply round trip costs one read and one write.
+//
 // Reply order: each command gets the next reply slot. A reply that is ready while no earlier
 // one is pending goes straight into the output buffer; otherwise it waits in `pending_` behind
 // the earlier slots, and a write's completion (which may arrive much later once Raft commits it)
 // releases every ready reply behind it. So a read never overtakes an earlier write.
 //
-// Back pressure: reading stops while the unsent output exceeds config.client_output_pause and
-// resumes as it drains; a client whose unparsed input exceeds client_query_buffer_limit is
-// closed, as Redis does.
+// Back pressure: commands stop running and reading stops while the unsent output exceeds
+// config.client_output_pause, and resume once it has half drained; a client whose unparsed
+// input exceeds client_query_buffer_limit is closed, as Redis does.
+//
+// Lifetime: the session is owned by its outstanding I/O handlers and, while writes are waiting
+// for their replies, by itself (self_); a client that disconnects meanwhile is closed at once and
+// its late replies are dropped.
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
@@ -48,16 +58,23 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
     std::string reply;
   };
 
-  void read();
-  void on_read(const boost::system::error_code& ec, std::size_t bytes);
+  /// Reads what the socket holds and runs it, until it would block; then waits for readiness.
+  void pump_input();
+  void wait_readable();
   void make_read_space();
-  /// Runs every complete command in the input buffer (stops early when output is over the
-  /// limit or the client is closing).
+  /// Runs every complete command in the input buffer (stops early, setting held_back_, when
+  /// the output is over the limit; or when the client is closing).
   void process_input();
+  /// process_input() + flush(), repeated while commands were held back but the socket took
+  /// the whole output at once.
+  void run_buffered();
   void execute(const resp::Command& command);
   void complete(std::uint64_t seq, std::string_view reply);
+  /// Sends out_: directly if the socket takes it all, else through async_write.
   void flush();
   void on_written(const boost::system::error_code& ec, std::size_t bytes);
+  /// Restarts commands and reading paused by a full output buffer, once it has drained.
+  void maybe_resume_input();
   void close(std::string_view why);
   bool output_over_limit() const;
 
@@ -70,14 +87,20 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
   std::string out_;                 // replies ready to send
-  std::string sending_;             // the batch handed to the in-flight async_write
+  std::string sending_;             // the part handed to the in-flight async_write
   std::string scratch_;             // a reply made while earlier ones are pending
   std::deque<Slot> pending_;        // replies not yet in out_, in command order
   std::uint64_t pending_base_ = 0;  // slot number of pending_.front()
+  std::size_t deferred_ = 0;        // completions handed out and not yet called
+  std::shared_ptr<Session> self_;   // set while deferred_ > 0: late completions find us alive
   std::int64_t batch_now_ms_ = 0;   // one clock read per batch of commands
 
-  bool reading_ = false;
-  bool writing_ = false;
+  bool waiting_read_ = false;  // an async_wait for readability is outstanding
+  bool pumping_ = false;       // inside pump_input()
+  bool input_paused_ = false;  // stopped by a full output buffer
+  bool held_back_ = false;     // complete commands wait in in_ for the output to drain
+  bool resume_posted_ = false;
+  bool writing_ = false;  // an async_write is outstanding
   bool processing_ = false;
   bool closing_ = false;  // close once every queued reply is sent
   bool closed_ = false;

@@ -781,6 +781,13 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
     ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
 #endif
+#ifdef TCP_USER_TIMEOUT
+    // Keepalive only probes an idle connection; with heartbeats unacknowledged in the send
+    // buffer, this is what ends a dead one (instead of ~15 minutes of retransmissions).
+    const unsigned int user_timeout_ms = 30000;
+    ::setsockopt(conn.socket.native_handle(), IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+                 sizeof user_timeout_ms);
+#endif
     auto ep = conn.socket.remote_endpoint(ec);
     if (!ec) conn.remote = fmt::format("{}:{}", ep.address().to_string(), ep.port());
   }
