@@ -2,7 +2,10 @@
 //
 //   raft_sim [--nodes N] [--seed S] [--schedules K] [--steps M] [--scenario chaos|liveness]
 //            [--verbose] [--check-determinism] [--require-coverage] [--max-failures F]
+//            [--joiner-conf empty|founding] [--storage-conf log|apply]
 //
+// --joiner-conf and --storage-conf choose how the simulated host starts a joining node and
+// keeps storage's membership (see FINDINGS.md F2, F3); the defaults follow raft/storage.h.
 // Schedule i uses seed S+i and is replayed exactly by
 //   raft_sim --scenario <sc> --nodes N --seed S+i --steps M --verbose
 // which every failure prints. Environment: RAFT_SIM_SCALE multiplies --schedules (e.g. 0.25
@@ -66,7 +69,8 @@ struct Args {
   bool verbose = false;
   bool check_determinism = false;
   bool require_coverage = false;
-  bool joiner_empty_conf = false;
+  bool joiner_founding_conf = false;
+  bool storage_conf_on_apply = false;
   int max_failures = 5;
 };
 
@@ -75,7 +79,7 @@ struct Args {
                "raft_sim: %s\nusage: raft_sim [--nodes N] [--seed S|random] [--schedules K] "
                "[--steps M]\n                [--scenario chaos|liveness] [--verbose] "
                "[--check-determinism]\n                [--require-coverage] [--max-failures F] "
-               "[--joiner-empty-conf]\n",
+               "[--joiner-conf empty|founding]\n                [--storage-conf log|apply]\n",
                msg);
   std::exit(2);
 }
@@ -123,8 +127,24 @@ Args parse(int argc, char** argv) {
       a.verbose = true;
     } else if (arg == "--check-determinism") {
       a.check_determinism = true;
-    } else if (arg == "--joiner-empty-conf") {
-      a.joiner_empty_conf = true;
+    } else if (arg == "--joiner-conf") {
+      const std::string v = value();
+      if (v == "empty") {
+        a.joiner_founding_conf = false;
+      } else if (v == "founding") {
+        a.joiner_founding_conf = true;
+      } else {
+        usage("--joiner-conf must be empty or founding");
+      }
+    } else if (arg == "--storage-conf") {
+      const std::string v = value();
+      if (v == "log") {
+        a.storage_conf_on_apply = false;
+      } else if (v == "apply") {
+        a.storage_conf_on_apply = true;
+      } else {
+        usage("--storage-conf must be log or apply");
+      }
     } else if (arg == "--require-coverage") {
       a.require_coverage = true;
     } else if (arg == "--max-failures") {
@@ -156,7 +176,8 @@ Args parse(int argc, char** argv) {
 std::string replay_command(const char* argv0, const Args& a, std::uint64_t seed) {
   return fmt::format("{} --scenario {} --nodes {} --seed {} --steps {}{} --verbose", argv0,
                      raftsim::to_string(a.scenario), a.nodes, seed, a.steps,
-                     a.joiner_empty_conf ? " --joiner-empty-conf" : "");
+                     std::string(a.joiner_founding_conf ? " --joiner-conf founding" : "") +
+                         (a.storage_conf_on_apply ? " --storage-conf apply" : ""));
 }
 
 SimOptions options_for(const Args& a, std::uint64_t seed) {
@@ -165,7 +186,8 @@ SimOptions options_for(const Args& a, std::uint64_t seed) {
   o.seed = seed;
   o.steps = a.steps;
   o.scenario = a.scenario;
-  o.joiner_empty_conf = a.joiner_empty_conf;
+  o.joiner_founding_conf = a.joiner_founding_conf;
+  o.storage_conf_on_apply = a.storage_conf_on_apply;
   return o;
 }
 
@@ -190,7 +212,8 @@ void print_coverage(const SimStats& s) {
       "            %llu proposals (%llu accepted), %llu entries applied; %llu reads (%llu "
       "confirmed)\n"
       "            %llu transfers; %llu conf changes proposed, %llu applied\n"
-      "            %llu snapshots taken, %llu chunks received, %llu installed; %llu rejoins\n"
+      "            %llu snapshots taken, %llu chunks received, %llu installed, %llu rejected "
+      "as corrupt; %llu rejoins\n"
       "            slowest election after healing: %llu ticks\n",
       (unsigned long long)s.steps, (unsigned long long)s.ticks, (unsigned long long)s.messages_sent,
       (unsigned long long)s.messages_delivered, (unsigned long long)s.messages_dropped,
@@ -202,8 +225,8 @@ void print_coverage(const SimStats& s) {
       (unsigned long long)s.reads_confirmed, (unsigned long long)s.transfers,
       (unsigned long long)s.conf_changes_proposed, (unsigned long long)s.conf_changes_applied,
       (unsigned long long)s.snapshots_taken, (unsigned long long)s.snapshot_chunks,
-      (unsigned long long)s.snapshots_installed, (unsigned long long)s.rejoins,
-      (unsigned long long)s.max_ticks_to_leader);
+      (unsigned long long)s.snapshots_installed, (unsigned long long)s.snapshots_rejected,
+      (unsigned long long)s.rejoins, (unsigned long long)s.max_ticks_to_leader);
 }
 
 /// A run that never reached a path proves nothing about it: with --require-coverage the
@@ -224,6 +247,7 @@ std::string missing_coverage(const Args& a, const SimStats& s) {
     need(s.transfers, "transfers");
     need(s.conf_changes_applied, "conf-changes");
     need(s.messages_duplicated, "duplicates");
+    need(s.snapshots_rejected, "rejected-snapshots");
   } else {
     need(s.rejoins, "rejoins");
   }

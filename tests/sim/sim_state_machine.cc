@@ -64,7 +64,10 @@ bool SimStateMachine::apply(const raft::Entry& e) {
   if (e.type == raft::EntryType::kConfChange) {
     const std::optional<raft::ConfChange> cc = raft::decode_conf_change(e.data);
     if (!cc) return false;
-    conf_ = raft::apply_conf_change(conf_, *cc);
+    // Entries written by the core record the membership they result in; that record is what a
+    // host applies (raft/types.h). The plain encoding is a delta.
+    std::optional<raft::ConfState> recorded = raft::decode_conf_state(e.data);
+    conf_ = recorded ? std::move(*recorded) : raft::apply_conf_change(conf_, *cc);
   } else if (!e.data.empty()) {
     const std::size_t eq = e.data.find('=');
     if (eq == std::string::npos) {

@@ -19,8 +19,8 @@ class SimStateMachine {
   explicit SimStateMachine(raft::ConfState conf = {});
 
   /// Applies the next entry. Normal entries "key=value" set a key (empty data is a leader no-op);
-  /// conf-change entries update the membership. Returns false if a conf-change entry does not
-  /// decode (a core bug: the host cannot apply it).
+  /// conf-change entries set the membership they record (or apply their change, for the plain
+  /// encoding). Returns false if a conf-change entry does not decode (the host cannot apply it).
   bool apply(const raft::Entry& e);
 
   /// The snapshot body: versioned, length-prefixed, with a trailing checksum.

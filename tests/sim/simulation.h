@@ -20,10 +20,14 @@ struct SimOptions {
   std::uint64_t seed = 1;
   int steps = 300;
   Scenario scenario = Scenario::kChaos;
-  /// A joining node's host starts it with an empty membership instead of the cluster's
-  /// bootstrap membership (see FINDINGS.md: the core cannot learn the bootstrap voters from
-  /// the log, so such a joiner can elect itself alone).
-  bool joiner_empty_conf = false;
+  /// A joining node's host starts it with the cluster's founding membership instead of an
+  /// empty one. (Before core commit f87f76f an empty one let a joiner elect itself alone,
+  /// FINDINGS.md F2.)
+  bool joiner_founding_conf = false;
+  /// How the host keeps storage's membership (InitialState::conf). false: as raft/storage.h
+  /// defines it, "as of the last conf-change entry in the log (or the snapshot)"; true: as
+  /// MemoryStorage's comment says, updated when the host applies a conf change.
+  bool storage_conf_on_apply = false;
   /// When set, every event is described here (the replay trace).
   std::function<void(const std::string&)> trace;
 };
@@ -40,6 +44,7 @@ struct SimStats {
   std::uint64_t transfers = 0;
   std::uint64_t conf_changes_proposed = 0, conf_changes_applied = 0;
   std::uint64_t snapshots_taken = 0, snapshot_chunks = 0, snapshots_installed = 0;
+  std::uint64_t snapshots_rejected = 0;   ///< by the host, after an injected disk corruption
   std::uint64_t max_ticks_to_leader = 0;  ///< after healing
   std::uint64_t rejoins = 0;
 
