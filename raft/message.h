@@ -41,9 +41,11 @@ struct Message {
   Index commit = 0;
 
   bool reject = false;
-  Index reject_hint =
-      0;  ///< AppendResp reject: follower's last index, or first index of conflict term
-  Term hint_term = 0;  ///< AppendResp reject: term of the conflicting entry (0 if none)
+  /// AppendResp reject: the follower's largest index <= min(prev index, its last index) whose
+  /// term is <= log_term of the rejected Append (etcd findConflictByTerm); the leader resumes
+  /// from its own last entry of term <= hint_term at or below it.
+  Index reject_hint = 0;
+  Term hint_term = 0;  ///< AppendResp reject: the term of the entry at reject_hint (0 if unknown)
 
   /// ReadIndex / heartbeat request context; for kVote/kPreVote "transfer" marks a
   /// leadership-transfer campaign, which may bypass leader stickiness.

@@ -9,6 +9,24 @@
 //   4. install ready.snapshot if set, then apply ready.committed in order;
 //   5. call advance(ready).
 // There are no clocks, sockets, threads or disk here: randomness and logging are injected.
+//
+// Details of the contract:
+//  - Readys are handled strictly in order. ready() may be called again before advance() (the
+//    next Ready only holds what is new), but each Ready's step 1 must be durable before its
+//    messages_after_persist leave, and advance() is called once per Ready, in order.
+//  - Proposals and acks are only turned into Appends when ready() is called, so everything
+//    proposed in one event-loop turn leaves as one Append per follower.
+//  - The leader's own entries count toward a commit quorum only after advance() reports them
+//    durable (the leader writes its disk in parallel with replication, thesis 10.2.1); likewise
+//    a candidate's vote for itself counts only once its term and vote are durable (thesis 3.8).
+//  - A SnapshotChunk with offset 0 starts a new incoming snapshot file. Persisting the chunk
+//    with done=true includes verifying the whole file; if that fails the host calls
+//    snapshot_rejected() before advance() of that Ready. A later Ready then carries only
+//    `snapshot` (plus soft state, messages and read states): the host installs it (replacing
+//    its state machine and storage, e.g. MemoryStorage::apply_snapshot) before advance().
+//  - For kConfChange entries, decode_conf_change() gives the change (and its context, e.g. an
+//    address) and decode_conf_state() the membership in effect after it: what a host records
+//    as its applied membership and puts into SnapshotMeta::conf.
 #pragma once
 
 #include <cstddef>
@@ -139,7 +157,8 @@ class Node {
   /// The host has stored a snapshot of the state up to `meta.index` (which must be applied) and
   /// compacted storage accordingly; the core forgets the entries it covers.
   void snapshot_taken(const SnapshotMeta& meta);
-  /// The incoming snapshot failed verification on the host; ask the leader to send it again.
+  /// The incoming snapshot failed verification on the host; ask the leader to send it again
+  /// (from offset 0). Must be called before advance() of the Ready whose chunk was `done`.
   void snapshot_rejected();
   /// The host could not reach `id` (connection lost); the leader probes instead of pipelining.
   void report_unreachable(NodeId id);

@@ -122,7 +122,6 @@ void Cluster::restart(NodeId id) {
   Peer& p = peer(id);
   p.down = false;
   p.incoming.clear();
-  p.reads.clear();
   // An in-memory state machine restarts from the snapshot and replays the log.
   const raft::SnapshotMeta meta = p.storage->snapshot_meta();
   load_snapshot_body(p, p.storage->snapshot_data(), meta.index);
@@ -245,8 +244,9 @@ int Cluster::process(NodeId id) {
 bool Cluster::deliver_one() {
   for (auto& [id, p] : peers_) process(id);
   if (queue_.empty()) return false;
-  Message m = queue_.front();
-  queue_.pop_front();
+  std::size_t k = reorder ? static_cast<std::size_t>(rng_(queue_.size())) : 0;
+  Message m = queue_[k];
+  queue_.erase(queue_.begin() + static_cast<long>(k));
   auto it = peers_.find(m.to);
   if (it == peers_.end() || it->second->down) return true;
   it->second->node->step(m);

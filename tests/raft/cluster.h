@@ -134,6 +134,10 @@ class Cluster {
   /// Called for every message as it is handed to the network (before filtering).
   std::function<void(const Message&)> observe;
   std::deque<Message>& queue() { return queue_; }
+  /// When set, deliver_one() picks a pseudo-random queued message instead of the oldest
+  /// (reordering, as a real network with several connections may).
+  bool reorder = false;
+  Rng& rng() { return rng_; }
 
  private:
   void make_node(Peer& p);
