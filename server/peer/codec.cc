@@ -3,7 +3,7 @@
 #include <limits>
 #include <utility>
 
-#include "server/peer/crc32c.h"
+#include "storage/crc32c.h"
 
 namespace raftd::peer {
 namespace {
@@ -161,7 +161,8 @@ std::size_t append_typed(std::string& out, FrameType type, const T& value) {
   out.push_back(static_cast<char>(type));
   put_payload(out, value);
   const std::size_t covered = out.size() - start - kFrameHeaderBytes;
-  put_u32_be(out, crc32c_extend(0, out.data() + start + kFrameHeaderBytes, covered));
+  put_u32_be(out,
+             storage::crc32c(std::string_view(out).substr(start + kFrameHeaderBytes, covered)));
   const std::size_t body = out.size() - start - kFrameHeaderBytes;
   const auto b = static_cast<std::uint32_t>(body);
   out[start] = static_cast<char>(b >> 24);
@@ -506,7 +507,7 @@ DecodeResult decode_frame(std::string_view buf, Frame& out, std::size_t max_fram
     return error_result(DecodeError::kBadVersion, "version " + std::to_string(version));
   }
   const std::uint32_t want = get_u32_be(frame.data() + frame.size() - 4);
-  const std::uint32_t got = crc32c_extend(0, frame.data(), frame.size() - 4);
+  const std::uint32_t got = storage::crc32c(frame.substr(0, frame.size() - 4));
   if (want != got) return error_result(DecodeError::kBadChecksum, "crc32c mismatch");
 
   const auto type = static_cast<FrameType>(frame[1]);

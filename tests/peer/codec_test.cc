@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "server/peer/crc32c.h"
+#include "storage/crc32c.h"
 
 namespace {
 
@@ -159,7 +159,7 @@ std::string reframe(std::uint8_t version, std::uint8_t type, std::string_view pa
   std::string out;
   put_u32_be(out, static_cast<std::uint32_t>(covered.size() + 4));
   out += covered;
-  put_u32_be(out, crc32c(covered));
+  put_u32_be(out, storage::crc32c(covered));
   return out;
 }
 

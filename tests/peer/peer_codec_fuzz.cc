@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "server/peer/codec.h"
-#include "server/peer/crc32c.h"
+#include "storage/crc32c.h"
 
 namespace {
 
@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::string frame;
     put_u32_be(frame, static_cast<std::uint32_t>(covered.size() + 4));
     frame += covered;
-    put_u32_be(frame, crc32c(covered));
+    put_u32_be(frame, storage::crc32c(covered));
     Frame g;
     const DecodeResult fr = decode_frame(frame, g, kMaxFrame);
     check(fr.status == r.status || fr.error == DecodeError::kOversized);

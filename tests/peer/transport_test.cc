@@ -74,7 +74,10 @@ class TestNode {
     o.log = [this](raft::LogLevel, const std::string& line) { logs.push_back(line); };
     if (tweak_) tweak_(o);
     TransportCallbacks cb;
-    cb.on_message = [this](const raft::Message& m) { messages.push_back(m); };
+    cb.on_message = [this](const raft::Message& m) {
+      ++received;
+      if (keep_messages) messages.push_back(m);
+    };
     cb.on_forward = [this](raft::NodeId from, std::uint64_t rid, std::vector<std::string> args) {
       forwards.push_back({from, rid, std::move(args)});
       if (on_forward_hook) on_forward_hook(from, rid);
@@ -120,6 +123,8 @@ class TestNode {
 
   std::unique_ptr<Transport> transport;
   std::vector<raft::Message> messages;
+  std::size_t received = 0;
+  bool keep_messages = true;  // off for the benchmark
   std::vector<Forwarded> forwards;
   std::vector<std::pair<std::uint64_t, std::string>> replies;
   std::map<raft::NodeId, bool> state;
@@ -592,4 +597,33 @@ TEST_CASE("peers are added, readdressed and removed", "[peer][transport]") {
   a.transport->stop();
   a.transport->stop();  // idempotent
   CHECK_FALSE(a.transport->add_peer(2, kHost, 23099));
+}
+
+// Not run by default: `server_peer_transport_test "[.bench]"` prints loopback throughput.
+TEST_CASE("loopback throughput", "[.bench]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23005);
+  TestNode b(io, 2, 23006);
+  a.add(b);
+  REQUIRE(run_until(io, [&] { return a.up(2); }));
+  b.keep_messages = false;
+  for (std::size_t payload : {0, 100, 4096}) {
+    b.received = 0;
+    constexpr std::size_t kTotal = 200000;
+    constexpr std::size_t kPerTurn = 500;
+    const auto start = std::chrono::steady_clock::now();
+    std::size_t sent = 0;
+    while (sent < kTotal) {
+      for (std::size_t i = 0; i < kPerTurn; ++i) {
+        REQUIRE(a.transport->send(make_message(1, 2, sent++, payload)));
+      }
+      REQUIRE(run_until(io, [&] { return b.received + 4 * kPerTurn >= sent; }));
+    }
+    REQUIRE(run_until(
+        io, [&] { return b.received == kTotal; }, 60s));
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    WARN("payload " << payload << " B: " << static_cast<long>(kTotal / secs) << " msgs/s, "
+                    << static_cast<long>(kTotal * (payload + 20) / secs / 1e6) << " MB/s");
+  }
 }
