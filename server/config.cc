@@ -242,6 +242,17 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config) {
   if (!parse_number(raw.id, c.id) || c.id == 0) {
     return fail(fmt::format("--id: '{}' is not a positive integer", raw.id));
   }
+  // The ensemble may list this node or only the others; either way ids must agree with -a/-i.
+  for (const Member& m : c.ensemble) {
+    if (m.addr == c.addr && m.id != 0 && m.id != c.id) {
+      return fail(fmt::format("--id {} does not match the ensemble's entry {}/{} for --addr", c.id,
+                              m.id, m.addr.to_string()));
+    }
+    if (m.id == c.id && !(m.addr == c.addr)) {
+      return fail(fmt::format("--ensemble: node id {} is this node's (--id) but is given to {}",
+                              m.id, m.addr.to_string()));
+    }
+  }
   auto level = log::parse_level(lower(raw.log_level));
   if (!level) {
     return fail(

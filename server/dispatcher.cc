@@ -40,6 +40,11 @@ const CommandSpec* Dispatcher::lookup(std::string_view name) {
   return spec;
 }
 
+bool Dispatcher::is_write(Args args) {
+  const CommandSpec* spec = lookup(args[0]);
+  return spec != nullptr && (spec->flags & kCmdWrite) && !(spec->flags & kCmdInternal);
+}
+
 Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::int64_t now_ms,
                                          resp::Writer& out) {
   const std::size_t reply_start = out.buffer().size();

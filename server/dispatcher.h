@@ -32,6 +32,8 @@ class Dispatcher {
 
   /// `args[0]` is the command name as sent. `now_ms` is the wall clock for this batch.
   Outcome dispatch(ClientContext& client, Args args, std::int64_t now_ms, resp::Writer& out);
+  /// True if dispatch() would take the write path (a known, client-callable write command).
+  bool is_write(Args args);
 
  private:
   /// CommandTable::find lower-cases and searches an ordered map; clients send the same few

@@ -1,4 +1,6 @@
 // raftd: a Raft-replicated key-value daemon speaking the Redis protocol.
+#include <fmt/core.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
@@ -45,6 +47,7 @@ int main(int argc, char** argv) {
 
   log::Logger& logger = log::Logger::instance();
   logger.set_level(config.log_level);
+  logger.set_context(fmt::format("n{}", config.id));  // the node host adds term and role
   if (std::string error; !logger.open(config.log_file, error)) {
     std::fprintf(stderr, "raftd: %s\n", error.c_str());
     return 1;

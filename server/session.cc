@@ -177,7 +177,7 @@ void Session::process_input() {
       ++server().stats.total_error_replies;
       scratch_.clear();
       resp::Writer(pending_.empty() ? out_ : scratch_).error(parser_.error_reply());
-      if (!pending_.empty()) pending_.push_back({true, std::move(scratch_)});
+      if (!pending_.empty()) pending_.push_back({SlotState::kReady, std::move(scratch_), {}});
       closing_ = true;
       break;
     }
@@ -195,17 +195,31 @@ void Session::execute(const resp::Command& command) {
     dispatcher_.dispatch(*this, args, batch_now_ms_, out);
     return;
   }
-  // An earlier reply is still pending: this one waits behind it.
-  scratch_.clear();
-  resp::Writer out(scratch_);
-  if (dispatcher_.dispatch(*this, args, batch_now_ms_, out) == Dispatcher::Outcome::kReplied) {
-    pending_.push_back({true, std::move(scratch_)});
+  if (parked_ == 0 && dispatcher_.is_write(args)) {
+    // Only writes are in flight ahead: propose now, the log keeps the order.
+    scratch_.clear();
+    resp::Writer out(scratch_);
+    if (dispatcher_.dispatch(*this, args, batch_now_ms_, out) == Dispatcher::Outcome::kReplied) {
+      pending_.push_back({SlotState::kReady, std::move(scratch_), {}});  // e.g. a syntax error
+    }
+    return;
   }
+  Slot slot;
+  slot.state = SlotState::kParked;
+  slot.args.assign(args.begin(), args.end());
+  pending_.push_back(std::move(slot));
+  ++parked_;
 }
 
 Proposer::Completion Session::defer_reply() {
-  const std::uint64_t seq = pending_base_ + pending_.size();
-  pending_.emplace_back();
+  std::uint64_t seq;
+  if (running_parked_) {
+    seq = running_seq_;
+    pending_[seq - pending_base_].state = SlotState::kDeferred;
+  } else {
+    seq = pending_base_ + pending_.size();
+    pending_.emplace_back();
+  }
   if (deferred_++ == 0) self_ = shared_from_this();
   // Two words, trivially copyable: std::function keeps it inline, no allocation per write.
   return [self = this, seq](std::string_view reply) { self->complete(seq, reply); };
@@ -214,31 +228,74 @@ Proposer::Completion Session::defer_reply() {
 void Session::complete(std::uint64_t seq, std::string_view reply) {
   if (!closed_) {
     if (seq < pending_base_ || seq - pending_base_ >= pending_.size() ||
-        pending_[seq - pending_base_].ready) {
+        pending_[seq - pending_base_].state != SlotState::kDeferred) {
       log::error("client {}: reply slot {} completed twice or unknown (base {}, pending {})",
                  info().id, seq, pending_base_, pending_.size());
       std::abort();
     }
-    if (seq == pending_base_) {
-      out_.append(reply);  // the oldest slot: no need to park the reply
+    if (seq == pending_base_ && !advancing_) {
+      out_.append(reply);  // the oldest slot (always, on a single node): no need to park it
       pending_.pop_front();
       ++pending_base_;
     } else {
       Slot& slot = pending_[seq - pending_base_];
-      slot.ready = true;
+      slot.state = SlotState::kReady;
       slot.reply.assign(reply);
     }
-    while (!pending_.empty() && pending_.front().ready) {
-      out_.append(pending_.front().reply);
-      pending_.pop_front();
-      ++pending_base_;
-    }
+    advance();
     // Inside a batch the batch's end flushes; a completion arriving later (Raft) flushes itself.
-    if (!processing_) flush();
+    if (!processing_ && !advancing_) flush();
   }
   if (--deferred_ == 0) {
     // Last use of `this` may be here: the local keeps the session alive until we return.
     std::shared_ptr<Session> keep = std::move(self_);
+  }
+}
+
+void Session::advance() {
+  if (advancing_) return;  // a completion called from a command run below: the loop sees it
+  advancing_ = true;
+  while (!closed_) {
+    while (!pending_.empty() && pending_.front().state == SlotState::kReady) {
+      out_.append(pending_.front().reply);
+      pending_.pop_front();
+      ++pending_base_;
+    }
+    if (parked_ == 0) break;
+    std::size_t p = 0;
+    while (pending_[p].state != SlotState::kParked) ++p;
+    if (discard_parked_) {
+      // QUIT ran: what was parked after it is dropped, as Redis stops reading after QUIT.
+      while (pending_.size() > p) pending_.pop_back();
+      parked_ = 0;
+      break;
+    }
+    // A parked command runs once everything before it has finished; a parked write may also run
+    // while only writes are in flight ahead of it.
+    const std::vector<std::string_view> views(pending_[p].args.begin(), pending_[p].args.end());
+    if (p != 0 && !dispatcher_.is_write(views)) break;
+    run_parked(p);
+  }
+  advancing_ = false;
+}
+
+void Session::run_parked(std::size_t index) {
+  // Slots before `index` are never popped while we run (advancing_), so the index stays valid.
+  const std::vector<std::string> args = std::move(pending_[index].args);
+  const std::vector<std::string_view> views(args.begin(), args.end());
+  --parked_;
+  running_seq_ = pending_base_ + index;
+  running_parked_ = true;
+  scratch_.clear();
+  resp::Writer out(scratch_);
+  const Dispatcher::Outcome outcome =
+      dispatcher_.dispatch(*this, views, ServerState::wall_ms(), out);
+  running_parked_ = false;
+  if (closed_) return;
+  if (outcome == Dispatcher::Outcome::kReplied) {
+    Slot& slot = pending_[index];
+    slot.state = SlotState::kReady;
+    slot.reply = std::move(scratch_);
   }
 }
 
@@ -323,6 +380,7 @@ void Session::maybe_resume_input() {
 
 void Session::close_after_reply() {
   closing_ = true;
+  discard_parked_ = true;
 }
 
 void Session::kill() {
@@ -338,6 +396,7 @@ void Session::close(std::string_view why) {
   socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   pending_.clear();
+  parked_ = 0;
   out_.clear();
 }
 

@@ -7,10 +7,16 @@
 // awaited with async_wait (no speculative read that would mostly fail with EAGAIN), so a
 // request/reply round trip costs one read and one write.
 //
-// Reply order: each command gets the next reply slot. A reply that is ready while no earlier
-// one is pending goes straight into the output buffer; otherwise it waits in `pending_` behind
-// the earlier slots, and a write's completion (which may arrive much later once Raft commits it)
-// releases every ready reply behind it. So a read never overtakes an earlier write.
+// Order: each command gets the next slot of `pending_`. With nothing pending, a command runs
+// at once and its reply goes straight into the output buffer (the single-node path: writes
+// complete inside propose()). Once a write is waiting for its log entry to be applied (Raft),
+//   - a following write is proposed at once: the log keeps writes in command order, so
+//     pipelined writes still share group commits;
+//   - any other command is parked (its arguments copied) and runs only when every slot before
+//     it has completed, so it sees the connection's earlier writes, as with Redis; commands
+//     after a parked one park too.
+// Replies leave strictly in command order: a completion releases every finished slot behind it
+// and runs the parked commands that became runnable.
 //
 // Back pressure: commands stop running and reading stops while the unsent output exceeds
 // config.client_output_pause, and resume once it has half drained; a client whose unparsed
@@ -53,9 +59,15 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   std::string events() const override;
 
  private:
+  enum class SlotState : std::uint8_t {
+    kParked,    ///< not run yet: waits for the slots before it
+    kDeferred,  ///< a write handed to the proposer; its completion fills the reply
+    kReady,     ///< reply made, waiting for the slots before it to be sent
+  };
   struct Slot {
-    bool ready = false;
+    SlotState state = SlotState::kDeferred;
     std::string reply;
+    std::vector<std::string> args;  ///< a parked command
   };
 
   /// Reads what the socket holds and runs it, until it would block; then waits for readiness.
@@ -70,6 +82,10 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   void run_buffered();
   void execute(const resp::Command& command);
   void complete(std::uint64_t seq, std::string_view reply);
+  /// Moves finished replies from the front of pending_ to out_ and runs parked commands whose
+  /// turn has come.
+  void advance();
+  void run_parked(std::size_t index);
   /// Sends out_: directly if the socket takes it all, else through async_write.
   void flush();
   void on_written(const boost::system::error_code& ec, std::size_t bytes);
@@ -92,8 +108,13 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   std::deque<Slot> pending_;        // replies not yet in out_, in command order
   std::uint64_t pending_base_ = 0;  // slot number of pending_.front()
   std::size_t deferred_ = 0;        // completions handed out and not yet called
-  std::shared_ptr<Session> self_;   // set while deferred_ > 0: late completions find us alive
-  std::int64_t batch_now_ms_ = 0;   // one clock read per batch of commands
+  std::size_t parked_ = 0;          // slots in state kParked
+  std::uint64_t running_seq_ = 0;   // slot of the parked command being run
+  bool running_parked_ = false;     // defer_reply() fills slot running_seq_
+  bool advancing_ = false;
+  bool discard_parked_ = false;    // QUIT or CLIENT KILL of oneself ran: parked commands never run
+  std::shared_ptr<Session> self_;  // set while deferred_ > 0: late completions find us alive
+  std::int64_t batch_now_ms_ = 0;  // one clock read per batch of commands
 
   bool waiting_read_ = false;  // an async_wait for readability is outstanding
   bool pumping_ = false;       // inside pump_input()

@@ -48,6 +48,9 @@ def test_bad_options_exit_2():
             (["-e", "127.0.0.1:7001,127.0.0.1:7001"], "listed twice"),
             (["-e", "127.0.0.1:7001,,127.0.0.1:7003"], "empty member"),
             (["-e", "x/127.0.0.1:7001"], "bad node id"),
+            (["-a", "127.0.0.1:7001", "-i", "2", "-e", "1/127.0.0.1:7001,2/127.0.0.1:7003"],
+             "does not match"),
+            (["-a", "127.0.0.1:7005", "-i", "2", "-e", "2/127.0.0.1:7003"], "node id 2"),
             (["--proto-max-bulk-len", "10"], "--proto-max-bulk-len"),
             (["--max-clients", "0"], "--max-clients"),
             (["--max-clients"], "missing"),
@@ -104,7 +107,8 @@ def test_data_dir_created_and_log_file():
         check_eq(code, 0, "exit code after SIGTERM")
         lines = open(log).read().splitlines()
         check(lines, "log file is empty")
-        pattern = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) .+")
+        pattern = re.compile(
+            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) \[n1\] .+")
         for line in lines:
             check(pattern.fullmatch(line), f"log line format: {line!r}")
         check(any("serving clients on 127.0.0.1:" in l for l in lines), "startup line")
