@@ -3,9 +3,11 @@
 //   raft_sim [--nodes N] [--seed S] [--schedules K] [--steps M] [--scenario chaos|liveness]
 //            [--verbose] [--check-determinism] [--require-coverage] [--max-failures F]
 //            [--joiner-conf empty|founding] [--storage-conf log|apply]
+//            [--mutate ack-before-persist|apply-uncommitted]
 //
 // --joiner-conf and --storage-conf choose how the simulated host starts a joining node and
 // keeps storage's membership (see FINDINGS.md F2, F3); the defaults follow raft/storage.h.
+// --mutate runs a deliberately broken host: the run must fail (ctest raft_sim_mutation_*).
 // Schedule i uses seed S+i and is replayed exactly by
 //   raft_sim --scenario <sc> --nodes N --seed S+i --steps M --verbose
 // which every failure prints. Environment: RAFT_SIM_SCALE multiplies --schedules (e.g. 0.25
@@ -71,6 +73,7 @@ struct Args {
   bool require_coverage = false;
   bool joiner_founding_conf = false;
   bool storage_conf_on_apply = false;
+  raftsim::SimOptions::Mutation mutation = raftsim::SimOptions::Mutation::kNone;
   int max_failures = 5;
 };
 
@@ -79,7 +82,8 @@ struct Args {
                "raft_sim: %s\nusage: raft_sim [--nodes N] [--seed S|random] [--schedules K] "
                "[--steps M]\n                [--scenario chaos|liveness] [--verbose] "
                "[--check-determinism]\n                [--require-coverage] [--max-failures F] "
-               "[--joiner-conf empty|founding]\n                [--storage-conf log|apply]\n",
+               "[--joiner-conf empty|founding]\n                [--storage-conf log|apply] "
+               "[--mutate ack-before-persist|apply-uncommitted]\n",
                msg);
   std::exit(2);
 }
@@ -136,6 +140,15 @@ Args parse(int argc, char** argv) {
       } else {
         usage("--joiner-conf must be empty or founding");
       }
+    } else if (arg == "--mutate") {
+      const std::string v = value();
+      if (v == "ack-before-persist") {
+        a.mutation = raftsim::SimOptions::Mutation::kAckBeforePersist;
+      } else if (v == "apply-uncommitted") {
+        a.mutation = raftsim::SimOptions::Mutation::kApplyUncommitted;
+      } else {
+        usage("--mutate must be ack-before-persist or apply-uncommitted");
+      }
     } else if (arg == "--storage-conf") {
       const std::string v = value();
       if (v == "log") {
@@ -173,11 +186,24 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
+std::string mutation_flag(raftsim::SimOptions::Mutation m) {
+  switch (m) {
+    case raftsim::SimOptions::Mutation::kNone:
+      return "";
+    case raftsim::SimOptions::Mutation::kAckBeforePersist:
+      return " --mutate ack-before-persist";
+    case raftsim::SimOptions::Mutation::kApplyUncommitted:
+      return " --mutate apply-uncommitted";
+  }
+  return "";
+}
+
 std::string replay_command(const char* argv0, const Args& a, std::uint64_t seed) {
   return fmt::format("{} --scenario {} --nodes {} --seed {} --steps {}{} --verbose", argv0,
                      raftsim::to_string(a.scenario), a.nodes, seed, a.steps,
                      std::string(a.joiner_founding_conf ? " --joiner-conf founding" : "") +
-                         (a.storage_conf_on_apply ? " --storage-conf apply" : ""));
+                         (a.storage_conf_on_apply ? " --storage-conf apply" : "") +
+                         mutation_flag(a.mutation));
 }
 
 SimOptions options_for(const Args& a, std::uint64_t seed) {
@@ -188,6 +214,7 @@ SimOptions options_for(const Args& a, std::uint64_t seed) {
   o.scenario = a.scenario;
   o.joiner_founding_conf = a.joiner_founding_conf;
   o.storage_conf_on_apply = a.storage_conf_on_apply;
+  o.mutation = a.mutation;
   return o;
 }
 

@@ -265,8 +265,10 @@ class Simulation {
   void drain(Host& h);
   void handle_ready(Host& h);
   void send(Host& h, const Message& m);
+  void check_durable_before_ack(const Host& h, const Message& m);
   void write_chunk(Host& h, const raft::SnapshotChunk& c);
-  void verify_incoming(Host& h);
+  /// Verifies a fully received snapshot file; false if the host must reject it.
+  bool verify_incoming(Host& h);
   bool install_snapshot(Host& h, const raft::SnapshotMeta& meta);
   void apply(Host& h, const Entry& e);
   void maybe_compact(Host& h);
@@ -1036,6 +1038,11 @@ void Simulation::handle_ready(Host& h) {
     trace("node {} ready:{}", h.id, what);
   }
 
+  using Mutation = SimOptions::Mutation;
+  if (opt_.mutation == Mutation::kAckBeforePersist) {
+    for (const Message& m : rd.messages_after_persist) send(h, m);
+    rd.messages_after_persist.clear();
+  }
   // The leader sends at once and writes its own disk in parallel (thesis 10.2.1).
   for (const Message& m : rd.messages) send(h, m);
   if (crash_at(CrashPoint::kAfterSend)) return;
@@ -1062,9 +1069,10 @@ void Simulation::handle_ready(Host& h) {
     }
     sync_storage_conf(h);
   }
+  bool reject_snapshot = false;
   if (rd.snapshot_chunk) {
     write_chunk(h, *rd.snapshot_chunk);
-    if (!failed() && rd.snapshot_chunk->done) verify_incoming(h);
+    if (!failed() && rd.snapshot_chunk->done) reject_snapshot = !verify_incoming(h);
   }
   if (rd.hard_state) {
     h.storage.set_hard_state(*rd.hard_state);
@@ -1075,11 +1083,24 @@ void Simulation::handle_ready(Host& h) {
   // Votes and acks only leave once what they promise is durable (thesis 3.8).
   for (const Message& m : rd.messages_after_persist) send(h, m);
   if (crash_at(CrashPoint::kAfterPersistSend)) return;
+  if (reject_snapshot) {
+    // The acks above covered bytes that were durable; the file is bad, so it is dropped and the
+    // core asks the leader again, before advance() (raft/raft.h).
+    h.incoming = IncomingSnapshot{};
+    h.node->snapshot_rejected();
+  }
 
   if (rd.snapshot && !install_snapshot(h, *rd.snapshot)) return;
   if (crash_at(CrashPoint::kAfterInstall)) return;
 
+  if (opt_.mutation == Mutation::kApplyUncommitted) {
+    for (const Entry& e : rd.entries) {
+      if (e.index == h.sm.applied() + 1) apply(h, e);
+      if (failed()) return;
+    }
+  }
   for (const Entry& e : rd.committed) {
+    if (opt_.mutation == Mutation::kApplyUncommitted && e.index <= h.sm.applied()) continue;
     apply(h, e);
     if (failed()) return;
   }
@@ -1098,9 +1119,35 @@ void Simulation::send(Host& h, const Message& m) {
     violation(fmt::format("node {} emitted a message with bad addresses: {}", h.id, describe(m)));
     return;
   }
+  check_durable_before_ack(h, m);
   const int copies = net_.send(m, now_, rng_);
   if (opt_.trace) {
     trace("  send {}{}", describe(m), copies == 0 ? " (LOST)" : copies == 2 ? " (DUPLICATED)" : "");
+  }
+}
+
+void Simulation::check_durable_before_ack(const Host& h, const Message& m) {
+  // Thesis 3.8: a server answers only for what is on its disk; otherwise a crash could make it
+  // forget a vote it gave or an entry the leader counted towards a commit.
+  if (m.reject) return;
+  std::string broken;
+  if (m.type == MessageType::kAppendResp && m.index > h.storage.last_index()) {
+    broken = fmt::format("its durable log ends at {}", h.storage.last_index());
+  } else if (m.type == MessageType::kVoteResp) {
+    const raft::HardState hs = h.storage.initial_state().hard_state;
+    if (hs.term != m.term || hs.vote != m.to) {
+      broken = fmt::format("its durable term/vote is {}/{}", hs.term, hs.vote);
+    }
+  } else if (m.type == MessageType::kSnapshotResp && h.storage.snapshot_meta().index < m.index) {
+    const IncomingSnapshot& in = h.incoming;
+    if (in.meta.index != m.index || in.data.size() < m.snapshot_offset) {
+      broken = fmt::format("its snapshot file holds {} bytes of snapshot {}", in.data.size(),
+                           in.meta.index);
+    }
+  }
+  if (!broken.empty()) {
+    violation(
+        fmt::format("durability (thesis 3.8): node {} sent {} but {}", h.id, describe(m), broken));
   }
 }
 
@@ -1129,7 +1176,7 @@ void Simulation::write_chunk(Host& h, const raft::SnapshotChunk& c) {
   in.done = c.done;
 }
 
-void Simulation::verify_incoming(Host& h) {
+bool Simulation::verify_incoming(Host& h) {
   // "Once persisted, the host verifies the file" (raft/raft.h): a disk that returns bad bytes is
   // caught here and the core asks the leader again.
   IncomingSnapshot& in = h.incoming;
@@ -1142,20 +1189,19 @@ void Simulation::verify_incoming(Host& h) {
   if (in.done && in.data.size() == in.total) sm = SimStateMachine::parse(in.data);
   if (sm && sm->applied() == in.meta.index && sm->applied_term() == in.meta.term &&
       sm->conf() == in.meta.conf) {
-    return;
+    return true;
   }
   if (!corrupted) {
     violation(
         fmt::format("node {}: the chunks of snapshot {}@{} handed to the host ({} of {} "
                     "bytes) do not form that snapshot",
                     h.id, in.meta.index, in.meta.term, in.data.size(), in.total));
-    return;
+    return true;
   }
   trace("fault: node {}'s received snapshot {} reads back corrupt; the host rejects it", h.id,
         in.meta.index);
   ++stats_.snapshots_rejected;
-  in = IncomingSnapshot{};
-  h.node->snapshot_rejected();
+  return false;
 }
 
 bool Simulation::install_snapshot(Host& h, const raft::SnapshotMeta& meta) {

@@ -28,6 +28,11 @@ struct SimOptions {
   /// defines it, "as of the last conf-change entry in the log (or the snapshot)"; true: as
   /// MemoryStorage's comment says, updated when the host applies a conf change.
   bool storage_conf_on_apply = false;
+  /// A deliberately broken host, to show the checks catch it (mutation tests):
+  /// kAckBeforePersist sends votes and acks before writing the disk; kApplyUncommitted applies
+  /// entries once they are durable, without waiting for them to be committed.
+  enum class Mutation { kNone, kAckBeforePersist, kApplyUncommitted };
+  Mutation mutation = Mutation::kNone;
   /// When set, every event is described here (the replay trace).
   std::function<void(const std::string&)> trace;
 };
