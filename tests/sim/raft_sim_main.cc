@@ -238,10 +238,10 @@ void print_coverage(const SimStats& s) {
       "partitions\n"
       "            %llu proposals (%llu accepted), %llu entries applied; %llu reads (%llu "
       "confirmed)\n"
-      "            %llu transfers; %llu conf changes proposed, %llu applied\n"
+      "            %llu transfers (%llu completed); %llu conf changes proposed, %llu applied\n"
       "            %llu snapshots taken, %llu chunks received, %llu installed, %llu rejected "
       "as corrupt; %llu rejoins\n"
-      "            slowest election after healing: %llu ticks\n",
+      "            slowest election after healing: %llu ticks, %.1f x election_ticks\n",
       (unsigned long long)s.steps, (unsigned long long)s.ticks, (unsigned long long)s.messages_sent,
       (unsigned long long)s.messages_delivered, (unsigned long long)s.messages_dropped,
       (unsigned long long)s.messages_duplicated, (unsigned long long)s.leaders,
@@ -250,10 +250,11 @@ void print_coverage(const SimStats& s) {
       (unsigned long long)s.proposals, (unsigned long long)s.proposals_accepted,
       (unsigned long long)s.entries_applied, (unsigned long long)s.reads,
       (unsigned long long)s.reads_confirmed, (unsigned long long)s.transfers,
-      (unsigned long long)s.conf_changes_proposed, (unsigned long long)s.conf_changes_applied,
-      (unsigned long long)s.snapshots_taken, (unsigned long long)s.snapshot_chunks,
-      (unsigned long long)s.snapshots_installed, (unsigned long long)s.snapshots_rejected,
-      (unsigned long long)s.rejoins, (unsigned long long)s.max_ticks_to_leader);
+      (unsigned long long)s.transfers_completed, (unsigned long long)s.conf_changes_proposed,
+      (unsigned long long)s.conf_changes_applied, (unsigned long long)s.snapshots_taken,
+      (unsigned long long)s.snapshot_chunks, (unsigned long long)s.snapshots_installed,
+      (unsigned long long)s.snapshots_rejected, (unsigned long long)s.rejoins,
+      (unsigned long long)s.max_ticks_to_leader, static_cast<double>(s.max_election_pct) / 100.0);
 }
 
 /// A run that never reached a path proves nothing about it: with --require-coverage the
@@ -271,7 +272,7 @@ std::string missing_coverage(const Args& a, const SimStats& s) {
   need(s.snapshots_installed, "snapshot-installs");
   if (a.scenario == Scenario::kChaos) {
     need(s.partitions, "partitions");
-    need(s.transfers, "transfers");
+    need(s.transfers_completed, "completed-transfers");
     need(s.conf_changes_applied, "conf-changes");
     need(s.messages_duplicated, "duplicates");
     need(s.snapshots_rejected, "rejected-snapshots");

@@ -51,6 +51,7 @@ void SimStats::add(const SimStats& o) {
   reads += o.reads;
   reads_confirmed += o.reads_confirmed;
   transfers += o.transfers;
+  transfers_completed += o.transfers_completed;
   conf_changes_proposed += o.conf_changes_proposed;
   conf_changes_applied += o.conf_changes_applied;
   snapshots_taken += o.snapshots_taken;
@@ -58,6 +59,7 @@ void SimStats::add(const SimStats& o) {
   snapshots_installed += o.snapshots_installed;
   snapshots_rejected += o.snapshots_rejected;
   max_ticks_to_leader = std::max(max_ticks_to_leader, o.max_ticks_to_leader);
+  max_election_pct = std::max(max_election_pct, o.max_election_pct);
   rejoins += o.rejoins;
 }
 
@@ -325,6 +327,11 @@ class Simulation {
   int ready_depth_ = 0;
   bool healing_ = false;
 
+  /// The last leadership transfer asked for, to count those that complete.
+  NodeId transfer_target_ = raft::kNoNode;
+  Term transfer_from_term_ = 0;
+  std::uint64_t transfer_deadline_ = 0;
+
   std::uint64_t next_proposal_ = 0;
   std::uint64_t next_read_ = 0;
   /// The entry data the heal phase waits for, and the index it was applied at (0: not yet).
@@ -524,6 +531,8 @@ void Simulation::heal_and_check_liveness() {
     ++ticks;
   }
   stats_.max_ticks_to_leader = std::max(stats_.max_ticks_to_leader, ticks);
+  stats_.max_election_pct = std::max(stats_.max_election_pct,
+                                     ticks * 100 / static_cast<std::uint64_t>(p_.election_ticks));
   trace("HEAL: node {} leads term {} after {} ticks", l->id, l->node->term(), ticks);
 
   // Liveness 2: a new proposal commits and every member applies everything committed.
@@ -841,6 +850,9 @@ void Simulation::client_transfer() {
   if (to.empty()) return;
   const NodeId target = to[rng_.below(to.size())];
   ++stats_.transfers;
+  transfer_target_ = target;
+  transfer_from_term_ = l->node->term();
+  transfer_deadline_ = now_ + 2 * static_cast<std::uint64_t>(p_.election_ticks);
   trace("admin: transfer leadership {} -> {}", l->id, target);
   l->node->transfer_leadership(target);
   drain(*l);
@@ -1387,6 +1399,16 @@ void Simulation::check_step() {
     check_mirror(*h, false);
   }
   if (step_ % 64 == 0) checker_.check_logs_pairwise();
+  if (transfer_target_ != raft::kNoNode) {
+    const Host& t = *hosts_.at(transfer_target_);
+    if (t.up() && t.node->role() == raft::Role::kLeader && t.node->term() > transfer_from_term_) {
+      ++stats_.transfers_completed;
+      trace("admin: transfer to {} completed in term {}", transfer_target_, t.node->term());
+      transfer_target_ = raft::kNoNode;
+    } else if (now_ > transfer_deadline_) {
+      transfer_target_ = raft::kNoNode;
+    }
+  }
 }
 
 }  // namespace

@@ -46,11 +46,13 @@ struct SimStats {
   std::uint64_t crashes = 0, crashes_mid_ready = 0, restarts = 0, partitions = 0;
   std::uint64_t proposals = 0, proposals_accepted = 0, entries_applied = 0;
   std::uint64_t reads = 0, reads_confirmed = 0;
-  std::uint64_t transfers = 0;
+  std::uint64_t transfers = 0, transfers_completed = 0;
   std::uint64_t conf_changes_proposed = 0, conf_changes_applied = 0;
   std::uint64_t snapshots_taken = 0, snapshot_chunks = 0, snapshots_installed = 0;
   std::uint64_t snapshots_rejected = 0;   ///< by the host, after an injected disk corruption
   std::uint64_t max_ticks_to_leader = 0;  ///< after healing
+  /// The same as a percentage of election_ticks, the unit of the liveness bound.
+  std::uint64_t max_election_pct = 0;
   std::uint64_t rejoins = 0;
 
   void add(const SimStats& o);
