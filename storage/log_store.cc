@@ -203,29 +203,37 @@ struct LogStore::Impl {
     return true;
   }
 
+  // Memory an entry takes in the cache; empty entries (no-ops) are not free.
+  static std::size_t cache_cost(const Entry& e) { return sizeof(Entry) + e.data.size(); }
+
   // Cache maintenance. Drops cached entries at or above `from`.
   void cache_truncate(Index from) {
     while (!cache.empty() && cache.back().index >= from) {
-      cache_bytes -= cache.back().data.size();
+      cache_bytes -= cache_cost(cache.back());
       cache.pop_back();
     }
   }
   // Drops cached entries at or below `upto`.
   void cache_drop_prefix(Index upto) {
     while (!cache.empty() && cache.front().index <= upto) {
-      cache_bytes -= cache.front().data.size();
+      cache_bytes -= cache_cost(cache.front());
       cache.pop_front();
     }
   }
   void cache_append(const Entry& e) {
+    if (cache_cost(e) > options.entry_cache_bytes) {  // would evict everything, itself included
+      cache.clear();
+      cache_bytes = 0;
+      return;
+    }
     if (!cache.empty() && cache.back().index + 1 != e.index) {
       cache.clear();
       cache_bytes = 0;
     }
     cache.push_back(e);
-    cache_bytes += e.data.size();
+    cache_bytes += cache_cost(e);
     while (cache_bytes > options.entry_cache_bytes && !cache.empty()) {
-      cache_bytes -= cache.front().data.size();
+      cache_bytes -= cache_cost(cache.front());
       cache.pop_front();
     }
   }
@@ -343,8 +351,10 @@ Status LogStore::Impl::load() {
     }
   }
 
-  // Scan the entries. Without verify_on_open only the first and last are read.
-  const std::string begin = entry_key(0);
+  // Scan the entries. Without verify_on_open only the first and last are read. Keys below the
+  // first index are logically deleted (a range tombstone covers them) and never looked at: after
+  // DeleteFilesInRange() RocksDB does not promise they stay invisible.
+  const std::string begin = entry_key(snapshot.index + 1);
   rocksdb::Slice upper(kEntryEnd);
   rocksdb::ReadOptions ro = read_options;
   ro.iterate_upper_bound = &upper;
@@ -361,7 +371,7 @@ Status LogStore::Impl::load() {
     }
     const Index i = codec::load_u64(k.data() + 1);
     if (i != expected) {
-      if (i < expected) return fail_at(i, "entry below the snapshot was not deleted");
+      if (i < expected) return fail_at(i, "out of order");
       return Status::error(fmt::format("log store {}: entries missing: expected index {}, found {}",
                                        dir, expected, i));
     }
@@ -432,6 +442,9 @@ Result<std::unique_ptr<LogStore>> LogStore::open(const std::string& dir, const O
   o.write_buffer_size = options.write_buffer_bytes;
   o.max_write_buffer_number = 3;
   o.max_background_jobs = 2;
+  // Write flushed SSTs back to disk in 1 MiB steps rather than in one burst at their fsync: a
+  // burst stalls the journal commit that our next WAL fdatasync waits for (ext4 data=ordered).
+  o.bytes_per_sync = 1 << 20;
   // Entries are short-lived (dropped at the next snapshot) and often incompressible.
   o.compression = rocksdb::kNoCompression;
   o.keep_log_file_num = 4;
@@ -473,7 +486,9 @@ raft::StorageError LogStore::entries(Index lo, Index hi, std::size_t max_bytes,
     i = cache_first;
   }
   for (; i < hi; ++i) {
-    const Entry& e = *m.cached(i);
+    const Entry* cached = m.cached(i);
+    if (cached == nullptr) m.broken(fmt::format("entry cache does not reach index {}", i));
+    const Entry& e = *cached;
     bytes += e.data.size();
     if (i > lo && bytes > max_bytes) break;
     out.push_back(e);

@@ -1,9 +1,11 @@
 // storage_bench: how close does LogStore::save() (one synced RocksDB WriteBatch per call) get to
 // the disk's own limit? For each batch size it runs the store, then a raw loop that appends the
 // same number of bytes to a plain file and fdatasync()s after each write, on the same disk, and
-// prints both with their ratio. Not a test: numbers depend on the machine.
+// prints both with their ratio. The two alternate in short rounds and the median round counts,
+// so that load from other processes hits both alike. Not a test: numbers depend on the machine.
 //
-//   storage_bench [--dir DIR] [--seconds S] [--entry-bytes N] [--batches 1,16,256] [--no-sync]
+//   storage_bench [--dir DIR] [--seconds S] [--rounds R] [--entry-bytes N] [--batches 1,16,256]
+//                 [--write-buffer-mb M] [--no-sync]
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,10 +27,12 @@ using Clock = std::chrono::steady_clock;
 
 struct Config {
   std::string dir = "storage_bench.tmp";
-  double seconds = 3.0;
+  double seconds = 3.0;  // per case, split over `rounds`
+  int rounds = 5;
   std::size_t entry_bytes = 100;
   std::vector<std::size_t> batches = {1, 16, 256};
   bool sync = true;
+  std::size_t write_buffer_mb = 0;  // 0: LogStore's default
 };
 
 struct Result {
@@ -50,13 +55,12 @@ Result summarize(std::vector<double>& lat_us, double elapsed) {
   return r;
 }
 
-// Times `op` repeatedly for cfg.seconds after a short warm-up.
+// Times `op` repeatedly for `seconds`.
 template <typename Op>
-Result measure(const Config& cfg, Op op) {
-  for (int i = 0; i < 20; ++i) op();
+Result measure(double seconds, Op op) {
   std::vector<double> lat;
   const auto start = Clock::now();
-  const auto end = start + std::chrono::duration<double>(cfg.seconds);
+  const auto end = start + std::chrono::duration<double>(seconds);
   auto now = start;
   while (now < end) {
     const auto t0 = now;
@@ -67,38 +71,64 @@ Result measure(const Config& cfg, Op op) {
   return summarize(lat, std::chrono::duration<double>(now - start).count());
 }
 
-Result bench_store(const Config& cfg, std::size_t batch) {
-  const std::string dir = cfg.dir + "/store-" + std::to_string(batch);
-  storage::LogStore::Options o;
-  o.sync = cfg.sync;
-  auto store = storage::LogStore::open(dir, o);
-  if (!store) die(store.message());
-  raft::Index next = 1;
-  std::vector<raft::Entry> entries(batch);
-  for (auto& e : entries) e.data.assign(cfg.entry_bytes, 'x');
-  raft::HardState hs{1, 1, 0};
-  return measure(cfg, [&] {
-    for (auto& e : entries) {
+// LogStore::save() of `batch` entries plus the hard state, as a host does for each Ready.
+class StoreCase {
+ public:
+  StoreCase(const Config& cfg, std::size_t batch) : entries_(batch) {
+    storage::LogStore::Options o;
+    o.sync = cfg.sync;
+    if (cfg.write_buffer_mb > 0) o.write_buffer_bytes = cfg.write_buffer_mb << 20;
+    auto store = storage::LogStore::open(cfg.dir + "/store-" + std::to_string(batch), o);
+    if (!store) die(store.message());
+    store_ = std::move(*store);
+    for (auto& e : entries_) e.data.assign(cfg.entry_bytes, 'x');
+  }
+  void operator()() {
+    for (auto& e : entries_) {
       e.term = 1;
-      e.index = next++;
+      e.index = next_++;
     }
     // The commit index trails like a leader's would, so the hard state changes each time too.
-    hs.commit = next - 1 - std::min<raft::Index>(next - 1, batch);
-    (*store)->save(&hs, entries);
-  });
-}
+    hs_.commit = next_ - 1 - std::min<raft::Index>(next_ - 1, entries_.size());
+    store_->save(&hs_, entries_);
+  }
 
-Result bench_raw(const Config& cfg, std::size_t batch) {
-  const std::string path = cfg.dir + "/raw-" + std::to_string(batch);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) die("open " + path);
-  const std::string buf(batch * cfg.entry_bytes, 'x');
-  auto r = measure(cfg, [&] {
-    if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size())) die("write");
-    if (cfg.sync && ::fdatasync(fd) != 0) die("fdatasync");
-  });
-  ::close(fd);
-  return r;
+ private:
+  std::unique_ptr<storage::LogStore> store_;
+  std::vector<raft::Entry> entries_;
+  raft::Index next_ = 1;
+  raft::HardState hs_{1, 1, 0};
+};
+
+// The physical limit: append the same bytes to a plain file and fdatasync() after each write.
+class RawCase {
+ public:
+  RawCase(const Config& cfg, std::size_t batch)
+      : path_(cfg.dir + "/raw-" + std::to_string(batch)),
+        buf_(batch * cfg.entry_bytes, 'x'),
+        sync_(cfg.sync) {
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) die("open " + path_);
+  }
+  ~RawCase() { ::close(fd_); }
+  void operator()() {
+    if (::write(fd_, buf_.data(), buf_.size()) != static_cast<ssize_t>(buf_.size())) {
+      die("write " + path_);
+    }
+    if (sync_ && ::fdatasync(fd_) != 0) die("fdatasync " + path_);
+  }
+
+ private:
+  std::string path_;
+  std::string buf_;
+  bool sync_;
+  int fd_ = -1;
+};
+
+const Result& median(std::vector<Result>& rs) {
+  std::sort(rs.begin(), rs.end(),
+            [](const Result& a, const Result& b) { return a.ops_per_sec < b.ops_per_sec; });
+  return rs[rs.size() / 2];
 }
 
 std::vector<std::size_t> parse_list(const std::string& s) {
@@ -127,15 +157,19 @@ int main(int argc, char** argv) {
       cfg.dir = value();
     } else if (a == "--seconds") {
       cfg.seconds = std::stod(value());
+    } else if (a == "--rounds") {
+      cfg.rounds = std::max(1, std::stoi(value()));
     } else if (a == "--entry-bytes") {
       cfg.entry_bytes = std::stoul(value());
     } else if (a == "--batches") {
       cfg.batches = parse_list(value());
+    } else if (a == "--write-buffer-mb") {
+      cfg.write_buffer_mb = std::stoul(value());
     } else if (a == "--no-sync") {
       cfg.sync = false;
     } else {
-      die("usage: storage_bench [--dir DIR] [--seconds S] [--entry-bytes N] "
-          "[--batches 1,16,256] [--no-sync]");
+      die("usage: storage_bench [--dir DIR] [--seconds S] [--rounds R] [--entry-bytes N] "
+          "[--batches 1,16,256] [--write-buffer-mb M] [--no-sync]");
     }
   }
   std::error_code ec;
@@ -143,14 +177,30 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(cfg.dir, ec);
   if (ec) die("cannot create " + cfg.dir + ": " + ec.message());
 
-  fmt::print("storage_bench: dir {}, {} s per case, {}-byte entries, {}\n", cfg.dir, cfg.seconds,
-             cfg.entry_bytes, cfg.sync ? "sync on every batch" : "NO SYNC");
+  fmt::print(
+      "storage_bench: dir {}, {} s per case in {} alternating rounds (median shown), {}-byte "
+      "entries, {}\n",
+      cfg.dir, cfg.seconds, cfg.rounds, cfg.entry_bytes,
+      cfg.sync ? "sync on every batch" : "NO SYNC");
   fmt::print("{:>6} | {:>10} {:>11} {:>8} {:>8} {:>8} | {:>10} {:>8} {:>8} | {:>6}\n", "batch",
              "store b/s", "entries/s", "MB/s", "p50 us", "p99 us", "raw syncs/s", "MB/s", "p50 us",
              "ratio");
   for (std::size_t batch : cfg.batches) {
-    const Result s = bench_store(cfg, batch);
-    const Result r = bench_raw(cfg, batch);
+    StoreCase store(cfg, batch);
+    RawCase raw(cfg, batch);
+    for (int i = 0; i < 20; ++i) {  // warm-up: file creation, first WAL, page cache
+      store();
+      raw();
+    }
+    std::vector<Result> store_rounds;
+    std::vector<Result> raw_rounds;
+    const double slice = cfg.seconds / cfg.rounds;
+    for (int round = 0; round < cfg.rounds; ++round) {
+      store_rounds.push_back(measure(slice, [&] { store(); }));
+      raw_rounds.push_back(measure(slice, [&] { raw(); }));
+    }
+    const Result& s = median(store_rounds);
+    const Result& r = median(raw_rounds);
     const double bytes = static_cast<double>(batch * cfg.entry_bytes);
     fmt::print(
         "{:>6} | {:>10.0f} {:>11.0f} {:>8.2f} {:>8.0f} {:>8.0f} | {:>10.0f} {:>8.2f} {:>8.0f} | "
