@@ -59,9 +59,7 @@ void Session::start() {
 }
 
 std::size_t Session::output_buffer_used() const {
-  std::size_t n = out_.size() + sending_.size();
-  for (const Slot& slot : pending_) n += slot.reply.size();
-  return n;
+  return out_.size() + sending_.size() + pending_bytes_;
 }
 
 std::string Session::events() const {
@@ -72,7 +70,15 @@ std::string Session::events() const {
 }
 
 bool Session::output_over_limit() const {
-  return out_.size() + sending_.size() > server().config.client_output_pause;
+  // Parked commands and replies waiting for earlier slots count too: a client pipelining
+  // behind a slow write must not make us buffer without bound.
+  return out_.size() + sending_.size() + pending_bytes_ > server().config.client_output_pause;
+}
+
+std::size_t Session::weight(const Slot& slot) {
+  std::size_t n = slot.reply.size();
+  for (const std::string& arg : slot.args) n += arg.size() + sizeof(std::string);
+  return n;
 }
 
 void Session::make_read_space() {
@@ -143,7 +149,7 @@ void Session::run_buffered() {
     process_input();
     flush();  // one write for the whole batch
     // Commands held back by a full output buffer run now if the socket took it all at once.
-  } while (held_back_ && !writing_ && !closed_ && !closing_);
+  } while (held_back_ && !writing_ && !closed_ && !closing_ && !output_over_limit());
 }
 
 void Session::wait_readable() {
@@ -177,7 +183,10 @@ void Session::process_input() {
       ++server().stats.total_error_replies;
       scratch_.clear();
       resp::Writer(pending_.empty() ? out_ : scratch_).error(parser_.error_reply());
-      if (!pending_.empty()) pending_.push_back({SlotState::kReady, std::move(scratch_), {}});
+      if (!pending_.empty()) {
+        pending_bytes_ += scratch_.size();
+        pending_.push_back({SlotState::kReady, std::move(scratch_), {}});
+      }
       closing_ = true;
       break;
     }
@@ -200,6 +209,7 @@ void Session::execute(const resp::Command& command) {
     scratch_.clear();
     resp::Writer out(scratch_);
     if (dispatcher_.dispatch(*this, args, batch_now_ms_, out) == Dispatcher::Outcome::kReplied) {
+      pending_bytes_ += scratch_.size();
       pending_.push_back({SlotState::kReady, std::move(scratch_), {}});  // e.g. a syntax error
     }
     return;
@@ -207,6 +217,7 @@ void Session::execute(const resp::Command& command) {
   Slot slot;
   slot.state = SlotState::kParked;
   slot.args.assign(args.begin(), args.end());
+  pending_bytes_ += weight(slot);
   pending_.push_back(std::move(slot));
   ++parked_;
 }
@@ -241,6 +252,7 @@ void Session::complete(std::uint64_t seq, std::string_view reply) {
       Slot& slot = pending_[seq - pending_base_];
       slot.state = SlotState::kReady;
       slot.reply.assign(reply);
+      pending_bytes_ += reply.size();
     }
     advance();
     // Inside a batch the batch's end flushes; a completion arriving later (Raft) flushes itself.
@@ -258,6 +270,7 @@ void Session::advance() {
   while (!closed_) {
     while (!pending_.empty() && pending_.front().state == SlotState::kReady) {
       out_.append(pending_.front().reply);
+      pending_bytes_ -= weight(pending_.front());
       pending_.pop_front();
       ++pending_base_;
     }
@@ -266,7 +279,10 @@ void Session::advance() {
     while (pending_[p].state != SlotState::kParked) ++p;
     if (discard_parked_) {
       // QUIT ran: what was parked after it is dropped, as Redis stops reading after QUIT.
-      while (pending_.size() > p) pending_.pop_back();
+      while (pending_.size() > p) {
+        pending_bytes_ -= weight(pending_.back());
+        pending_.pop_back();
+      }
       parked_ = 0;
       break;
     }
@@ -274,6 +290,8 @@ void Session::advance() {
     // while only writes are in flight ahead of it.
     const std::vector<std::string_view> views(pending_[p].args.begin(), pending_[p].args.end());
     if (p != 0 && !dispatcher_.is_write(views)) break;
+    // Replies of parked commands wait for the output to drain, like input does.
+    if (out_.size() + sending_.size() > server().config.client_output_pause) break;
     run_parked(p);
   }
   advancing_ = false;
@@ -281,6 +299,7 @@ void Session::advance() {
 
 void Session::run_parked(std::size_t index) {
   // Slots before `index` are never popped while we run (advancing_), so the index stays valid.
+  pending_bytes_ -= weight(pending_[index]);
   const std::vector<std::string> args = std::move(pending_[index].args);
   const std::vector<std::string_view> views(args.begin(), args.end());
   --parked_;
@@ -296,28 +315,43 @@ void Session::run_parked(std::size_t index) {
     Slot& slot = pending_[index];
     slot.state = SlotState::kReady;
     slot.reply = std::move(scratch_);
+    pending_bytes_ += slot.reply.size();
   }
 }
 
 void Session::flush() {
-  if (writing_ || closed_) return;
-  if (out_.empty()) {
-    if (closing_ && pending_.empty()) close("closed after reply");
-    return;
-  }
   ServerState& s = server();
-  // Most batches fit in the socket's send buffer: send at once, as Redis does before it sleeps.
-  boost::system::error_code ec;
-  const std::size_t sent = socket_.write_some(boost::asio::buffer(out_), ec);
-  if (ec && ec != boost::asio::error::would_block && ec != boost::asio::error::try_again) {
-    close(ec.message());
-    return;
-  }
-  if (!ec) {
-    s.stats.total_net_output_bytes += sent;
-    ++s.stats.total_writes_processed;
-  }
-  if (!ec && sent == out_.size()) {
+  for (;;) {
+    if (writing_ || closed_) return;
+    if (out_.empty()) {
+      if (closing_ && pending_.empty()) close("closed after reply");
+      return;
+    }
+    // Most batches fit in the socket's send buffer: send at once, as Redis does before it
+    // sleeps.
+    boost::system::error_code ec;
+    const std::size_t sent = socket_.write_some(boost::asio::buffer(out_), ec);
+    if (ec && ec != boost::asio::error::would_block && ec != boost::asio::error::try_again) {
+      close(ec.message());
+      return;
+    }
+    if (!ec) {
+      s.stats.total_net_output_bytes += sent;
+      ++s.stats.total_writes_processed;
+    }
+    if (ec || sent < out_.size()) {
+      // The socket is full: the rest goes out when it drains; later replies collect in out_.
+      writing_ = true;
+      sending_.swap(out_);
+      out_.clear();
+      const std::size_t offset = ec ? 0 : sent;
+      boost::asio::async_write(
+          socket_, boost::asio::buffer(sending_.data() + offset, sending_.size() - offset),
+          [self = shared_from_this()](const boost::system::error_code& wec, std::size_t bytes) {
+            self->on_written(wec, bytes);
+          });
+      return;
+    }
     if (out_.capacity() > kShrinkAbove) {
       std::string().swap(out_);
     } else {
@@ -328,18 +362,10 @@ void Session::flush() {
       return;
     }
     maybe_resume_input();
-    return;
+    // Parked commands held back by a full output buffer may run now.
+    if (parked_ == 0 || advancing_ || processing_) return;
+    advance();
   }
-  // The socket is full: the rest goes out when it drains; later replies collect in out_.
-  writing_ = true;
-  sending_.swap(out_);
-  out_.clear();
-  const std::size_t offset = ec ? 0 : sent;
-  boost::asio::async_write(
-      socket_, boost::asio::buffer(sending_.data() + offset, sending_.size() - offset),
-      [self = shared_from_this()](const boost::system::error_code& wec, std::size_t bytes) {
-        self->on_written(wec, bytes);
-      });
 }
 
 void Session::on_written(const boost::system::error_code& ec, std::size_t bytes) {
@@ -357,13 +383,15 @@ void Session::on_written(const boost::system::error_code& ec, std::size_t bytes)
   } else {
     sending_.clear();
   }
-  flush();  // replies made meanwhile
+  advance();  // parked commands held back by the full output
+  flush();    // replies made meanwhile
   maybe_resume_input();
 }
 
 void Session::maybe_resume_input() {
   if (!input_paused_ || resume_posted_ || closed_ || closing_) return;
-  if (out_.size() + sending_.size() > server().config.client_output_pause / kPausedResumeDivisor) {
+  if (out_.size() + sending_.size() + pending_bytes_ >
+      server().config.client_output_pause / kPausedResumeDivisor) {
     return;
   }
   input_paused_ = false;
@@ -396,6 +424,7 @@ void Session::close(std::string_view why) {
   socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   pending_.clear();
+  pending_bytes_ = 0;
   parked_ = 0;
   out_.clear();
 }

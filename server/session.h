@@ -93,6 +93,8 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   void maybe_resume_input();
   void close(std::string_view why);
   bool output_over_limit() const;
+  /// Bytes a slot holds (its reply and parked arguments), for the output limit.
+  static std::size_t weight(const Slot& slot);
 
   boost::asio::ip::tcp::socket socket_;
   Dispatcher& dispatcher_;
@@ -109,6 +111,7 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   std::uint64_t pending_base_ = 0;  // slot number of pending_.front()
   std::size_t deferred_ = 0;        // completions handed out and not yet called
   std::size_t parked_ = 0;          // slots in state kParked
+  std::size_t pending_bytes_ = 0;   // sum of weight() over pending_
   std::uint64_t running_seq_ = 0;   // slot of the parked command being run
   bool running_parked_ = false;     // defer_reply() fills slot running_seq_
   bool advancing_ = false;

@@ -20,6 +20,7 @@
 #include <utility>  // before boost/asio (g++ 12 + Boost 1.74)
 #include <vector>
 
+#include "server/client_context.h"
 #include "server/connection_commands.h"
 #include "server/kv/kv_commands.h"
 #include "server/kv/state_machine.h"
@@ -65,7 +66,10 @@ class HeldProposer final : public Proposer {
 /// raftd's server on its own thread, with the held proposer.
 class Fixture {
  public:
-  Fixture() : state_(make_config(), table(), sm_), proposer_(sm_), server_(io_, state_, proposer_) {
+  explicit Fixture(std::size_t output_pause = 64ull << 20)
+      : state_(make_config(output_pause), table(), sm_),
+        proposer_(sm_),
+        server_(io_, state_, proposer_) {
     std::string error;
     REQUIRE(server_.listen(error));
     server_.start();
@@ -101,9 +105,10 @@ class Fixture {
   ServerState& state() { return state_; }
 
  private:
-  static Config make_config() {
+  static Config make_config(std::size_t output_pause) {
     Config c;
     c.addr = Endpoint{"127.0.0.1", kPort};
+    c.client_output_pause = output_pause;
     return c;
   }
   static const CommandTable& table() {
@@ -264,6 +269,31 @@ TEST_CASE("a protocol error after a pending write still answers the write first"
   const std::string expected = "+OK\r\n-ERR Protocol error: invalid multibulk length\r\n";
   CHECK(c.read(expected.size()) == expected);
   CHECK(c.closed_by_server());
+}
+
+TEST_CASE("commands parked behind a pending write are bounded like output") {
+  constexpr std::size_t kPause = 64 * 1024;
+  Fixture f(kPause);
+  Client c;
+  constexpr int kGets = 100000;  // 700 KB of requests, 10 times the bound
+  std::string pipeline = "SET x 1\r\n";
+  for (int i = 0; i < kGets; ++i) pipeline += "GET x\r\n";
+  std::thread sender([&] { c.send(pipeline); });  // blocks while the server stops reading
+  // The server parks GETs behind the held SET until the bound, then stops reading.
+  REQUIRE(f.wait_loop([&] {
+    return f.proposer().held() == 1 && f.state().clients.size() == 1 &&
+           f.state().clients.begin()->second->events().find('r') == std::string::npos;
+  }));
+  const std::size_t held_bytes =
+      f.on_loop([&] { return f.state().clients.begin()->second->output_buffer_used(); });
+  CHECK(held_bytes <= kPause + 1024);
+  CHECK(held_bytes > kPause / 2);
+
+  f.on_loop([&] { f.proposer().release_all_reversed(); });
+  std::string expected = "+OK\r\n";
+  for (int i = 0; i < kGets; ++i) expected += "$1\r\n1\r\n";
+  CHECK(c.read(expected.size()) == expected);
+  sender.join();
 }
 
 }  // namespace
