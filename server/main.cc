@@ -65,7 +65,9 @@ int main(int argc, char** argv) {
   LocalProposer proposer(state_machine);
   ServerState state(config, table, state_machine);
 
-  boost::asio::io_context io(1);
+  // One thread does all socket I/O (clients, and later peers), so the reactor needs no locks;
+  // other threads (a disk writer) may still post() to the loop.
+  boost::asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   Server server(io, state, proposer);
   if (std::string error; !server.listen(error)) {
     log::error("{}", error);

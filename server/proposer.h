@@ -25,6 +25,9 @@ class Proposer {
 
   virtual ~Proposer() = default;
   /// `entry` is an encoded log entry (server/kv/entry.h); the proposer owns it from now on.
+  /// Every completion must eventually be called, on the event-loop thread - with an error
+  /// reply if the entry's fate is unknown or it was lost (leadership change, shutdown): the
+  /// session that proposed it stays alive, its later replies held, until then.
   virtual void propose(std::string entry, Completion done) = 0;
 };
 
