@@ -439,6 +439,9 @@ Result<std::unique_ptr<LogStore>> LogStore::open(const std::string& dir, const O
   // after a crash. Anything else damaged in the WAL must stop the open instead of silently
   // rolling back acknowledged writes, which point-in-time recovery (the default) would do.
   o.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
+  // Each Write() hands its WAL record to the kernel and fdatasyncs it before returning; nothing
+  // waits in a user-space buffer for a later FlushWAL().
+  o.manual_wal_flush = false;
   o.write_buffer_size = options.write_buffer_bytes;
   o.max_write_buffer_number = 3;
   o.max_background_jobs = 2;

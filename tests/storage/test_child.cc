@@ -26,7 +26,11 @@ void say(const std::string& line) {
 }
 
 int crash_append(const std::string& dir, std::uint64_t seed) {
-  auto store = storage::LogStore::open(dir);
+  storage::LogStore::Options options;
+  // A small memtable, so kills also land during flushes and compactions, and recovery reads a
+  // mix of SST files and WAL.
+  options.write_buffer_bytes = 256 << 10;
+  auto store = storage::LogStore::open(dir, options);
   if (!store) {
     std::fprintf(stderr, "%s\n", store.message().c_str());
     return 1;
