@@ -186,15 +186,29 @@ Node::Impl::Impl(Config c, const Storage& s)
   term = hs.term;
   vote = hs.vote;
 
-  // Rebuild the membership history: replaying the log's conf-change entries over the stored
-  // membership is exact whether the storage recorded it as of the snapshot, as of an applied
-  // index or as of its last entry, because each single-server change sets one member's status.
-  confs.reset(log.first_index() - 1, st.conf);
+  // Rebuild the membership history by replaying the log's conf-change entries over a base that
+  // holds no uncommitted change (the base is what a truncation can fall back to). The
+  // snapshot's membership is exactly that; without a snapshot, storage's membership is the
+  // founding one or one the host recorded on apply (storage.h). Entries written by the core
+  // carry the membership they establish; plain (delta) entries are replayed, which is exact
+  // from such a base because each single-server change sets one member's status.
+  const SnapshotMeta snap = storage.snapshot_meta();
+  confs.reset(log.first_index() - 1, snap.index > 0 ? snap.conf : st.conf);
+  bool first_change = true;
   for (Index lo = log.first_index(); lo <= log.last_index();) {
     std::vector<Entry> batch;
     if (log.entries(lo, log.last_index() + 1, 16 << 20, batch) != StorageError::kOk ||
         batch.empty()) {
       fail("cannot read the log at start-up from index " + std::to_string(lo));
+    }
+    for (const Entry& e : batch) {
+      if (!first_change || e.type != EntryType::kConfChange) continue;
+      first_change = false;
+      // The oldest change in the log records the membership before it: the exact base,
+      // whatever storage reports (even one that includes a later, uncommitted change).
+      if (std::optional<ConfState> prev = decode_previous_conf_state(e.data)) {
+        confs.reset(log.first_index() - 1, std::move(*prev));
+      }
     }
     apply_conf_entries(batch, lo);
     lo = batch.back().index + 1;
@@ -419,7 +433,13 @@ void Node::Impl::step(const Message& m) {
       const bool from_leader = m.type == MessageType::kAppend ||
                                m.type == MessageType::kHeartbeat ||
                                m.type == MessageType::kSnapshot;
+      const int elapsed = election_elapsed;
       become_follower(m.term, from_leader ? m.from : kNoNode);
+      // Figure 3.1: the election timer restarts on hearing the leader or granting a vote, not
+      // on merely seeing a higher term. Otherwise a candidate whose log is too stale to win
+      // keeps resetting the timers of the servers that could win (handle_vote_request resets it
+      // when the vote is granted).
+      if (!from_leader) election_elapsed = elapsed;
     }
   } else if (m.term < term) {
     if (m.type == MessageType::kAppend || m.type == MessageType::kHeartbeat) {
@@ -432,9 +452,11 @@ void Node::Impl::step(const Message& m) {
       r.to = m.from;
       r.term = term;
       send(std::move(r));
-    } else if (m.type == MessageType::kPreVote) {
+    } else if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+      // Figure 3.1, RequestVote: reply false with currentTerm, for the candidate to update
+      // itself; otherwise a candidate that only we could elect never learns the term it needs.
       Message r;
-      r.type = MessageType::kPreVoteResp;
+      r.type = m.type == MessageType::kVote ? MessageType::kVoteResp : MessageType::kPreVoteResp;
       r.to = m.from;
       r.term = term;
       r.reject = true;
@@ -1343,7 +1365,8 @@ ProposeError Node::propose_conf_change(const ConfChange& cc, Index* index) {
     return ProposeError::kDropped;
   }
   const Index i = r.log.last_index() + 1;
-  r.append_entry(Entry{r.term, i, EntryType::kConfChange, encode_conf_change_entry(cc, next)});
+  r.append_entry(Entry{r.term, i, EntryType::kConfChange,
+                       encode_conf_change_entry(cc, next, r.confs.current())});
   r.logf(LogLevel::kInfo, "proposed conf change at %" PRIu64 " (node %" PRIu64 ")", i, cc.node);
   if (index) *index = i;
   return ProposeError::kOk;

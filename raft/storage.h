@@ -21,7 +21,12 @@ enum class StorageError {
 /// What the core needs at start-up.
 struct InitialState {
   HardState hard_state;
-  ConfState conf;  ///< membership as of the last conf-change entry in the log (or the snapshot)
+  /// Membership at the snapshot or at a committed index after it, never including an
+  /// uncommitted change: the founding membership of a new cluster, then what the host records
+  /// when it applies a conf change (MemoryStorage and the RocksDB store both work this way).
+  /// The core replays the log's conf-change entries over it (or over the snapshot's
+  /// membership when there is a snapshot) to find the membership in effect.
+  ConfState conf;
 };
 
 /// Read-only view of the persisted log. Invariants an implementation keeps:

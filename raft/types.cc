@@ -11,7 +11,8 @@ namespace raft {
 namespace {
 
 // Version byte of the conf-change encoding, so the format can grow without ambiguity.
-// Version 1: the change alone. Version 2: the change followed by the resulting membership.
+// Version 1: the change alone. Version 2: the change, the resulting membership, then the
+// membership it replaced.
 constexpr std::uint8_t kConfChangeVersion = 1;
 constexpr std::uint8_t kConfChangeEntryVersion = 2;
 constexpr std::size_t kConfChangeHeader = 1 + 1 + 8 + 4;
@@ -89,11 +90,26 @@ std::optional<ConfChange> parse_change(std::string_view data, std::size_t& end) 
   return cc;
 }
 
-std::optional<ConfState> parse_state(std::string_view data, std::size_t pos) {
-  ConfState conf;
-  if (!get_ids(data, pos, conf.voters) || !get_ids(data, pos, conf.learners)) return std::nullopt;
+bool parse_one_state(std::string_view data, std::size_t& pos, ConfState& conf) {
+  return get_ids(data, pos, conf.voters) && get_ids(data, pos, conf.learners);
+}
+
+// Parses the two memberships after the change: result, then previous.
+std::optional<std::pair<ConfState, ConfState>> parse_state(std::string_view data, std::size_t pos) {
+  std::pair<ConfState, ConfState> both;
+  if (!parse_one_state(data, pos, both.first) || !parse_one_state(data, pos, both.second)) {
+    return std::nullopt;
+  }
   if (pos != data.size()) return std::nullopt;
-  return conf;
+  return both;
+}
+
+std::optional<std::pair<ConfState, ConfState>> parse_entry_states(std::string_view data) {
+  std::size_t end = 0;
+  if (!parse_change(data, end) || static_cast<std::uint8_t>(data[0]) != kConfChangeEntryVersion) {
+    return std::nullopt;
+  }
+  return parse_state(data, end);
 }
 
 }  // namespace
@@ -102,10 +118,13 @@ std::string encode_conf_change(const ConfChange& cc) {
   return encode_with_version(cc, kConfChangeVersion);
 }
 
-std::string encode_conf_change_entry(const ConfChange& cc, const ConfState& result) {
+std::string encode_conf_change_entry(const ConfChange& cc, const ConfState& result,
+                                     const ConfState& previous) {
   std::string out = encode_with_version(cc, kConfChangeEntryVersion);
   put_ids(out, result.voters);
   put_ids(out, result.learners);
+  put_ids(out, previous.voters);
+  put_ids(out, previous.learners);
   return out;
 }
 
@@ -120,11 +139,15 @@ std::optional<ConfChange> decode_conf_change(std::string_view data) {
 }
 
 std::optional<ConfState> decode_conf_state(std::string_view data) {
-  std::size_t end = 0;
-  if (!parse_change(data, end) || static_cast<std::uint8_t>(data[0]) != kConfChangeEntryVersion) {
-    return std::nullopt;
-  }
-  return parse_state(data, end);
+  auto both = parse_entry_states(data);
+  if (!both) return std::nullopt;
+  return std::move(both->first);
+}
+
+std::optional<ConfState> decode_previous_conf_state(std::string_view data) {
+  auto both = parse_entry_states(data);
+  if (!both) return std::nullopt;
+  return std::move(both->second);
 }
 
 ConfState apply_conf_change(ConfState conf, const ConfChange& cc) {

@@ -80,12 +80,17 @@ std::string encode_conf_change(const ConfChange& cc);
 std::optional<ConfChange> decode_conf_change(std::string_view data);
 
 /// Encoding of a kConfChange entry as the core writes it: the change plus the membership it
-/// results in, so that every node (including one that joins with an empty membership) learns
-/// the whole configuration from the log. decode_conf_change() reads both encodings.
-std::string encode_conf_change_entry(const ConfChange& cc, const ConfState& result);
-/// The membership recorded by encode_conf_change_entry(); nullopt for the plain
-/// encode_conf_change() form or invalid bytes. Hosts record this as their applied membership.
+/// results in and the one it replaces, so that every node (including one that joins with an
+/// empty membership, or restarts with an uncommitted change in its log) knows the whole
+/// configuration on both sides of the entry. decode_conf_change() reads both encodings.
+std::string encode_conf_change_entry(const ConfChange& cc, const ConfState& result,
+                                     const ConfState& previous);
+/// The membership in effect after the entry, as recorded by encode_conf_change_entry();
+/// nullopt for the plain encode_conf_change() form or invalid bytes. Hosts record this as their
+/// applied membership.
 std::optional<ConfState> decode_conf_state(std::string_view data);
+/// The membership the entry replaced (same conditions as decode_conf_state()).
+std::optional<ConfState> decode_previous_conf_state(std::string_view data);
 
 /// Applies `cc` to `conf` (keeping the lists sorted and disjoint) and returns the result.
 ConfState apply_conf_change(ConfState conf, const ConfChange& cc);

@@ -183,9 +183,11 @@ TEST_CASE("conf change encoding round-trips and rejects garbage", "[raft][types]
                       std::string("host:1\0\xff", 8)};
   REQUIRE(decode_conf_change(encode_conf_change(cc)) == cc);
   const ConfState after{{1, 2}, {0x0102030405060708ULL}};
-  const std::string entry = encode_conf_change_entry(cc, after);
+  const ConfState before{{1, 2, 3}, {}};
+  const std::string entry = encode_conf_change_entry(cc, after, before);
   REQUIRE(decode_conf_change(entry) == cc);
   REQUIRE(decode_conf_state(entry) == after);
+  REQUIRE(decode_previous_conf_state(entry) == before);
   REQUIRE_FALSE(decode_conf_state(encode_conf_change(cc)));
   std::string bad = encode_conf_change(cc);
   REQUIRE_FALSE(decode_conf_change(bad.substr(0, bad.size() - 1)));
