@@ -134,8 +134,9 @@ void Session::pump_input() {
       close("query buffer limit");
       break;
     }
-    // A short read drained the socket: bytes arriving from now on raise a new readiness event
-    // (epoll is edge-triggered), which the wait registered here will see.
+    // A short read means the socket is (most likely) empty: wait instead of trying a read that
+    // would fail. Starting the wait re-arms the descriptor in epoll, so bytes that slipped in
+    // meanwhile are reported at once.
     if (bytes < space && !closing_ && !held_back_ && !output_over_limit()) {
       wait_readable();
       break;
