@@ -241,3 +241,66 @@ TEST_CASE("a stale snapshot (already covered by the follower's commit) is not in
   REQUIRE(rd.messages_after_persist[0].index == commit);
   c.node(2).advance(rd);
 }
+
+TEST_CASE("pipelined Readys: a snapshot is restored only from the transfer the host's file holds",
+          "[raft][snapshot]") {
+  Solo f(3, {1, 2, 3});
+  auto chunk = [](Index index, const std::string& body) {
+    Message m = msg(MessageType::kSnapshot, 1, 3, 1);
+    m.snapshot = raft::SnapshotMeta{index, 1, raft::ConfState{{1, 2, 3}, {}}};
+    m.snapshot_size = body.size();
+    m.snapshot_data = body;
+    m.snapshot_done = true;
+    return m;
+  };
+  // Transfer A completes and is handed out; before the host's disk finishes, transfer B (an
+  // older snapshot) starts and completes, then A starts over.
+  f.step(chunk(17, "seventeen"));
+  raft::Ready r1 = f.node->ready();
+  REQUIRE(r1.snapshot_chunk);
+  f.step(chunk(13, "thirteen"));
+  raft::Ready r2 = f.node->ready();
+  REQUIRE(r2.snapshot_chunk);
+  REQUIRE(r2.snapshot_chunk->meta.index == 13);
+  f.step(chunk(17, "seventeen"));
+  // The disk finishes r1: the host's file now holds snapshot 13, so 17 must not be installed.
+  f.node->advance(r1);
+  raft::Ready r3 = f.node->ready();
+  REQUIRE_FALSE(r3.snapshot);
+  REQUIRE(r3.snapshot_chunk);
+  REQUIRE(r3.snapshot_chunk->meta.index == 17);
+  f.node->advance(r2);  // 13's transfer was superseded: nothing to install either
+  raft::Ready r4 = f.node->ready();
+  REQUIRE_FALSE(r4.snapshot);
+  f.node->advance(r3);  // now the file holds 17 again, complete
+  f.node->advance(r4);
+  raft::Ready r5 = f.node->ready();
+  REQUIRE(r5.snapshot);
+  REQUIRE(r5.snapshot->index == 17);
+}
+
+TEST_CASE("snapshot acks never claim data the host was not handed", "[raft][snapshot]") {
+  Solo f(3, {1, 2, 3});
+  auto chunk = [](Index index, std::uint64_t off, const std::string& data, bool done) {
+    Message m = msg(MessageType::kSnapshot, 1, 3, 1);
+    m.snapshot = raft::SnapshotMeta{index, 1, raft::ConfState{{1, 2, 3}, {}}};
+    m.snapshot_size = 8;
+    m.snapshot_offset = off;
+    m.snapshot_data = data;
+    m.snapshot_done = done;
+    return m;
+  };
+  f.step(chunk(12, 0, "abcd", false));
+  f.step(chunk(12, 0, "abcd", false));  // a duplicate: answered with where we are...
+  f.step(chunk(18, 0, "wxyz", false));  // ...but a newer transfer replaces the unsent data
+  raft::Ready rd = f.node->ready();
+  REQUIRE(rd.snapshot_chunk);
+  REQUIRE(rd.snapshot_chunk->meta.index == 18);
+  for (const Message& m : rd.messages_after_persist) {
+    REQUIRE(m.type == MessageType::kSnapshotResp);
+    REQUIRE(m.index == 18);  // nothing about snapshot 12, whose bytes never reached the host
+    REQUIRE(m.snapshot_offset == 4);
+  }
+  REQUIRE(rd.messages_after_persist.size() == 1);
+  f.node->advance(rd);
+}
