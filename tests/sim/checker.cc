@@ -256,11 +256,14 @@ void Checker::observe_role(NodeId id, Term term, raft::Role role) {
                      term));
     return;
   }
-  // Leader completeness (thesis 3.6.3): every entry committed in a term <= ours is in our log.
+  // Leader completeness (thesis 3.6.3): every entry committed in an earlier term is in our
+  // log. Its durable log, even: a candidate's own vote counts only once its new term is durable,
+  // and the entries that made it electable were written before that. (Entries of its own term
+  // may be committed by followers' acks before its own parallel write lands, thesis 10.2.1.)
   // Committed entries form one chain, so the highest such index (compared by prefix hash) stands
   // for all of them.
   auto c = committed_.rbegin();
-  while (c != committed_.rend() && c->second.observed_term > term) ++c;
+  while (c != committed_.rend() && c->second.observed_term >= term) ++c;
   if (c == committed_.rend()) return;
   const Index i = c->first;
   const DurableLog& log = nodes_[id].log;

@@ -8,7 +8,7 @@
 //  - election safety: at most one leader per term (thesis 3.6.3);
 //  - log matching over durable logs: an (index, term) pair names one entry, and one prefix, in
 //    every log that ever held it (a chained hash over the prefix makes this incremental);
-//  - leader completeness: a leader's durable log holds every entry committed in a term <= its own;
+//  - leader completeness: a leader's durable log holds every entry committed in an earlier term;
 //  - state machine safety: no two nodes apply different entries (or reach different states)
 //    at one index; a node applies in index order, only entries its durable commit covers;
 //  - durable hard state: term never decreases, a vote is never changed within a term, the

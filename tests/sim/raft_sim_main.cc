@@ -3,10 +3,12 @@
 //   raft_sim [--nodes N] [--seed S] [--schedules K] [--steps M] [--scenario chaos|liveness]
 //            [--verbose] [--check-determinism] [--require-coverage] [--max-failures F]
 //            [--joiner-conf empty|founding] [--storage-conf log|apply]
-//            [--mutate ack-before-persist|apply-uncommitted]
+//            [--mutate ack-before-persist|apply-uncommitted] [--disk mixed|sync|async]
+//            [--async-snapshot-corruption]
 //
 // --joiner-conf and --storage-conf choose how the simulated host starts a joining node and
 // keeps storage's membership (see FINDINGS.md F2, F3); the defaults follow raft/storage.h.
+// --disk chooses synchronous or asynchronous host disks (mixed: drawn per schedule).
 // --mutate runs a deliberately broken host: the run must fail (ctest raft_sim_mutation_*).
 // Schedule i uses seed S+i and is replayed exactly by
 //   raft_sim --scenario <sc> --nodes N --seed S+i --steps M --verbose
@@ -72,8 +74,10 @@ struct Args {
   bool check_determinism = false;
   bool require_coverage = false;
   bool joiner_founding_conf = false;
-  bool storage_conf_on_apply = false;
+  bool storage_conf_on_apply = true;
   raftsim::SimOptions::Mutation mutation = raftsim::SimOptions::Mutation::kNone;
+  raftsim::SimOptions::Disk disk = raftsim::SimOptions::Disk::kMixed;
+  bool async_snapshot_corruption = false;
   int max_failures = 5;
 };
 
@@ -83,7 +87,8 @@ struct Args {
                "[--steps M]\n                [--scenario chaos|liveness] [--verbose] "
                "[--check-determinism]\n                [--require-coverage] [--max-failures F] "
                "[--joiner-conf empty|founding]\n                [--storage-conf log|apply] "
-               "[--mutate ack-before-persist|apply-uncommitted]\n",
+               "[--mutate ack-before-persist|apply-uncommitted]\n"
+               "                [--disk mixed|sync|async] [--async-snapshot-corruption]\n",
                msg);
   std::exit(2);
 }
@@ -140,6 +145,19 @@ Args parse(int argc, char** argv) {
       } else {
         usage("--joiner-conf must be empty or founding");
       }
+    } else if (arg == "--disk") {
+      const std::string v = value();
+      if (v == "mixed") {
+        a.disk = raftsim::SimOptions::Disk::kMixed;
+      } else if (v == "sync") {
+        a.disk = raftsim::SimOptions::Disk::kSync;
+      } else if (v == "async") {
+        a.disk = raftsim::SimOptions::Disk::kAsync;
+      } else {
+        usage("--disk must be mixed, sync or async");
+      }
+    } else if (arg == "--async-snapshot-corruption") {
+      a.async_snapshot_corruption = true;
     } else if (arg == "--mutate") {
       const std::string v = value();
       if (v == "ack-before-persist") {
@@ -202,8 +220,12 @@ std::string replay_command(const char* argv0, const Args& a, std::uint64_t seed)
   return fmt::format("{} --scenario {} --nodes {} --seed {} --steps {}{} --verbose", argv0,
                      raftsim::to_string(a.scenario), a.nodes, seed, a.steps,
                      std::string(a.joiner_founding_conf ? " --joiner-conf founding" : "") +
-                         (a.storage_conf_on_apply ? " --storage-conf apply" : "") +
-                         mutation_flag(a.mutation));
+                         (a.storage_conf_on_apply ? "" : " --storage-conf log") +
+                         mutation_flag(a.mutation) +
+                         (a.disk == raftsim::SimOptions::Disk::kSync    ? " --disk sync"
+                          : a.disk == raftsim::SimOptions::Disk::kAsync ? " --disk async"
+                                                                        : "") +
+                         (a.async_snapshot_corruption ? " --async-snapshot-corruption" : ""));
 }
 
 SimOptions options_for(const Args& a, std::uint64_t seed) {
@@ -215,6 +237,8 @@ SimOptions options_for(const Args& a, std::uint64_t seed) {
   o.joiner_founding_conf = a.joiner_founding_conf;
   o.storage_conf_on_apply = a.storage_conf_on_apply;
   o.mutation = a.mutation;
+  o.disk = a.disk;
+  o.async_snapshot_corruption = a.async_snapshot_corruption;
   return o;
 }
 
@@ -241,6 +265,7 @@ void print_coverage(const SimStats& s) {
       "            %llu transfers (%llu completed); %llu conf changes proposed, %llu applied\n"
       "            %llu snapshots taken, %llu chunks received, %llu installed, %llu rejected "
       "as corrupt; %llu rejoins\n"
+      "            %llu asynchronous disk writes (up to %llu queued on one disk)\n"
       "            slowest election after healing: %llu ticks, %.1f x election_ticks\n",
       (unsigned long long)s.steps, (unsigned long long)s.ticks, (unsigned long long)s.messages_sent,
       (unsigned long long)s.messages_delivered, (unsigned long long)s.messages_dropped,
@@ -254,6 +279,7 @@ void print_coverage(const SimStats& s) {
       (unsigned long long)s.conf_changes_applied, (unsigned long long)s.snapshots_taken,
       (unsigned long long)s.snapshot_chunks, (unsigned long long)s.snapshots_installed,
       (unsigned long long)s.snapshots_rejected, (unsigned long long)s.rejoins,
+      (unsigned long long)s.async_writes, (unsigned long long)s.max_disk_queue,
       (unsigned long long)s.max_ticks_to_leader, static_cast<double>(s.max_election_pct) / 100.0);
 }
 
@@ -270,6 +296,7 @@ std::string missing_coverage(const Args& a, const SimStats& s) {
   need(s.entries_applied, "applied-entries");
   need(s.reads_confirmed, "confirmed-reads");
   need(s.snapshots_installed, "snapshot-installs");
+  if (a.disk != raftsim::SimOptions::Disk::kSync) need(s.async_writes, "asynchronous-disks");
   if (a.scenario == Scenario::kChaos) {
     need(s.partitions, "partitions");
     need(s.transfers_completed, "completed-transfers");

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -58,6 +59,8 @@ void SimStats::add(const SimStats& o) {
   snapshot_chunks += o.snapshot_chunks;
   snapshots_installed += o.snapshots_installed;
   snapshots_rejected += o.snapshots_rejected;
+  async_writes += o.async_writes;
+  max_disk_queue = std::max(max_disk_queue, o.max_disk_queue);
   max_ticks_to_leader = std::max(max_ticks_to_leader, o.max_ticks_to_leader);
   max_election_pct = std::max(max_election_pct, o.max_election_pct);
   rejoins += o.rejoins;
@@ -211,6 +214,11 @@ struct Host {
   int incarnation = 0;
   bool ever_started = false;
   CrashPoint armed = CrashPoint::kNone;
+  /// A host whose disk writes complete asynchronously, in order; the queue is lost in a crash.
+  bool async_disk = false;
+  std::deque<raft::Ready> disk;
+  /// Most bytes of each incoming snapshot (by index) that ever reached the disk.
+  std::map<Index, std::uint64_t> snapshot_bytes_written;
 
   bool up() const { return node != nullptr; }
 };
@@ -235,7 +243,11 @@ struct Params {
   double p_propose = 0.2, p_read = 0.05, p_transfer = 0.01, p_conf = 0.02;
   double p_compact = 0.03;
   double p_corrupt_snapshot = 0;  ///< a received snapshot file reads back corrupt
+  double p_async_host = 0;        ///< a host has an asynchronous disk
+  double p_disk_write = 0.5;      ///< per step, an asynchronous disk finishes its oldest write
 };
+
+constexpr std::size_t kMaxDiskQueue = 8;
 
 class Simulation {
  public:
@@ -266,6 +278,11 @@ class Simulation {
   // ---- The host's side of the Ready protocol.
   void drain(Host& h);
   void handle_ready(Host& h);
+  /// Steps 1-5 of the Ready protocol (persist, acks, install, apply, advance).
+  void finish_ready(Host& h, raft::Ready& rd);
+  /// An asynchronous disk finishes its oldest write.
+  void complete_disk_write(Host& h);
+  void complete_all_disk_writes();
   void send(Host& h, const Message& m);
   void check_durable_before_ack(const Host& h, const Message& m);
   void write_chunk(Host& h, const raft::SnapshotChunk& c);
@@ -373,6 +390,11 @@ Simulation::Simulation(const SimOptions& options) : opt_(options), rng_(options.
   static constexpr double kCompact[] = {0, 0.02, 0.1};
   p_.p_compact = kCompact[rng_.below(std::size(kCompact))];
   p_.p_corrupt_snapshot = rng_.chance(0.3) ? 0.25 : 0.0;
+  static constexpr double kAsync[] = {0, 0.5, 1};
+  p_.p_async_host = options.disk == SimOptions::Disk::kSync    ? 0.0
+                    : options.disk == SimOptions::Disk::kAsync ? 1.0
+                                                               : kAsync[rng_.below(3)];
+  p_.p_disk_write = rng_.chance(0.5) ? 0.3 : 0.7;
 
   for (int i = 1; i <= options.nodes; ++i) bootstrap_.voters.push_back(static_cast<NodeId>(i));
   committed_conf_ = bootstrap_;
@@ -386,6 +408,7 @@ Simulation::Simulation(const SimOptions& options) : opt_(options), rng_(options.
     // --joiner-conf founding its host is given the founding membership instead.
     if (h->initial_member || options.joiner_founding_conf) h->storage.set_conf_state(bootstrap_);
     h->sm = SimStateMachine(bootstrap_);
+    h->async_disk = rng_.chance(p_.p_async_host);
     all_ids_.insert(h->id);
     hosts_.emplace(h->id, std::move(h));
   }
@@ -467,6 +490,9 @@ void Simulation::step_chaos() {
   if (rng_.chance(p_.p_read)) client_read();
   if (rng_.chance(p_.p_transfer)) client_transfer();
   if (rng_.chance(p_.p_conf)) client_conf_change();
+  for (auto& [id, h] : hosts_) {
+    while (!failed() && !h->disk.empty() && rng_.chance(p_.p_disk_write)) complete_disk_write(*h);
+  }
   const std::uint64_t budget = rng_.below(static_cast<std::uint64_t>(p_.max_deliveries) + 1);
   for (std::uint64_t i = 0; i < budget && !failed(); ++i) {
     InFlight f;
@@ -496,13 +522,7 @@ void Simulation::heal_and_check_liveness() {
   if (failed()) return;
 
   // Liveness 1: a leader within a bound (thesis 3.4: randomized timeouts make split votes rare).
-  // Without pre-vote a candidate with a stale log bumps everyone's term, which restarts their
-  // election timers (etcd does the same; thesis figure 3.1 would not), so the up-to-date nodes
-  // win only the rounds they time out first: the bound then counts in the longest randomized
-  // timeout, 2 x election_ticks (FINDINGS.md F4).
-  const std::uint64_t timeout =
-      static_cast<std::uint64_t>(p_.election_ticks) * (p_.pre_vote ? 1 : 2);
-  const std::uint64_t bound = 10 * timeout;
+  const std::uint64_t bound = 10 * static_cast<std::uint64_t>(p_.election_ticks);
   std::uint64_t ticks = 0;
   Host* l = nullptr;
   for (;;) {
@@ -521,8 +541,7 @@ void Simulation::heal_and_check_liveness() {
     }
     if (ticks >= bound) {
       violation(fmt::format("liveness: no leader {} ticks after healing (bound 10 x {} = {}); {}",
-                            ticks, p_.pre_vote ? "election_ticks" : "2 x election_ticks", bound,
-                            cluster_view()));
+                            ticks, "election_ticks", bound, cluster_view()));
       return;
     }
     tick_all();
@@ -586,6 +605,15 @@ void Simulation::heal_and_check_liveness() {
 }
 
 void Simulation::rejoin_does_not_disrupt() {
+  // Start from a settled leader: a leadership transfer asked for during the chaos may still be
+  // under way, and the core abandons an unfinished one after an election timeout (thesis 3.10).
+  for (int t = 0; t < 2 * p_.election_ticks + 1 && !failed(); ++t) {
+    deliver_all();
+    tick_all();
+    check_step();
+  }
+  deliver_all();
+  if (failed()) return;
   Host* l = leader();
   if (l == nullptr) {
     violation("rejoin: no leader to start from");
@@ -711,6 +739,7 @@ void Simulation::crash(Host& h, const std::string& why) {
   ++stats_.crashes;
   h.node.reset();
   h.armed = CrashPoint::kNone;
+  h.disk.clear();  // writes in flight never reached the disk
   fold(h.id * 7919 + now_);
 }
 
@@ -749,11 +778,25 @@ void Simulation::deliver(InFlight& f) {
 void Simulation::deliver_all() {
   InFlight f;
   std::uint64_t n = 0;
-  while (!failed() && net_.take_oldest(now_, f)) {
+  for (;;) {
+    complete_all_disk_writes();
+    if (failed() || !net_.take_oldest(now_, f)) break;
     deliver(f);
     if (++n > 200000) {
       violation("message storm: more than 200000 messages without a tick");
       return;
+    }
+  }
+}
+
+void Simulation::complete_all_disk_writes() {
+  for (bool any = true; any && !failed();) {
+    any = false;
+    for (auto& [id, h] : hosts_) {
+      if (h->up() && !h->disk.empty()) {
+        complete_disk_write(*h);
+        any = true;
+      }
     }
   }
 }
@@ -984,6 +1027,8 @@ void Simulation::change_network() {
 void Simulation::drain(Host& h) {
   ++ready_depth_;
   for (int guard = 0; h.up() && h.node->has_ready() && !failed(); ++guard) {
+    // An asynchronous disk holds a bounded queue; the rest waits until writes complete.
+    if (h.async_disk && h.disk.size() >= kMaxDiskQueue) break;
     if (guard > 10000) {
       violation(fmt::format("node {}: has_ready() stays true after 10000 Ready cycles", h.id));
       break;
@@ -1058,6 +1103,38 @@ void Simulation::handle_ready(Host& h) {
   // The leader sends at once and writes its own disk in parallel (thesis 10.2.1).
   for (const Message& m : rd.messages) send(h, m);
   if (crash_at(CrashPoint::kAfterSend)) return;
+
+  if (h.async_disk) {
+    // The disk thread takes the write; the loop goes on (raft/raft.h allows ready() again
+    // before advance()). complete_disk_write() finishes it, in order, some steps later.
+    h.disk.push_back(std::move(rd));
+    stats_.max_disk_queue = std::max<std::uint64_t>(stats_.max_disk_queue, h.disk.size());
+    return;
+  }
+  finish_ready(h, rd);
+}
+
+void Simulation::complete_disk_write(Host& h) {
+  if (!h.up() || h.disk.empty()) return;
+  raft::Ready rd = std::move(h.disk.front());
+  h.disk.pop_front();
+  ++stats_.async_writes;
+  trace("node {} disk: write done ({} more queued)", h.id, h.disk.size());
+  ++ready_depth_;
+  finish_ready(h, rd);
+  --ready_depth_;
+  drain(h);
+}
+
+void Simulation::finish_ready(Host& h, raft::Ready& rd) {
+  const CrashPoint armed = h.armed;
+  auto crash_at = [&](CrashPoint p) {
+    if (armed != p) return false;
+    ++stats_.crashes_mid_ready;
+    crash(h, to_string(p));
+    return true;
+  };
+  using Mutation = SimOptions::Mutation;
 
   // One durable batch: entries, hard state, the snapshot chunk.
   if (!rd.entries.empty()) {
@@ -1139,22 +1216,23 @@ void Simulation::send(Host& h, const Message& m) {
 }
 
 void Simulation::check_durable_before_ack(const Host& h, const Message& m) {
-  // Thesis 3.8: a server answers only for what is on its disk; otherwise a crash could make it
-  // forget a vote it gave or an entry the leader counted towards a commit.
+  // Thesis 3.8: a server answers only for what has reached its disk; otherwise a crash could
+  // make it forget a vote it gave or an entry the leader counted towards a commit. A node whose
+  // durable term has passed the message's term can never act in that term again, so an answer
+  // for an older term (released late by an asynchronous host) is safe.
   if (m.reject) return;
+  const raft::HardState hs = h.storage.initial_state().hard_state;
+  if (hs.term > m.term) return;
   std::string broken;
   if (m.type == MessageType::kAppendResp && m.index > h.storage.last_index()) {
     broken = fmt::format("its durable log ends at {}", h.storage.last_index());
-  } else if (m.type == MessageType::kVoteResp) {
-    const raft::HardState hs = h.storage.initial_state().hard_state;
-    if (hs.term != m.term || hs.vote != m.to) {
-      broken = fmt::format("its durable term/vote is {}/{}", hs.term, hs.vote);
-    }
+  } else if (m.type == MessageType::kVoteResp && (hs.term != m.term || hs.vote != m.to)) {
+    broken = fmt::format("its durable term/vote is {}/{}", hs.term, hs.vote);
   } else if (m.type == MessageType::kSnapshotResp && h.storage.snapshot_meta().index < m.index) {
-    const IncomingSnapshot& in = h.incoming;
-    if (in.meta.index != m.index || in.data.size() < m.snapshot_offset) {
-      broken = fmt::format("its snapshot file holds {} bytes of snapshot {}", in.data.size(),
-                           in.meta.index);
+    auto it = h.snapshot_bytes_written.find(m.index);
+    const std::uint64_t written = it == h.snapshot_bytes_written.end() ? 0 : it->second;
+    if (written < m.snapshot_offset) {
+      broken = fmt::format("only {} bytes of snapshot {} ever reached its disk", written, m.index);
     }
   }
   if (!broken.empty()) {
@@ -1184,6 +1262,8 @@ void Simulation::write_chunk(Host& h, const raft::SnapshotChunk& c) {
   }
   in.data.resize(c.offset);
   in.data += c.data;
+  std::uint64_t& written = h.snapshot_bytes_written[c.meta.index];
+  written = std::max<std::uint64_t>(written, in.data.size());
   in.total = c.total_size;
   in.done = c.done;
 }
@@ -1193,7 +1273,9 @@ bool Simulation::verify_incoming(Host& h) {
   // caught here and the core asks the leader again.
   IncomingSnapshot& in = h.incoming;
   bool corrupted = false;
-  if (p_.p_corrupt_snapshot > 0 && !in.data.empty() && rng_.chance(p_.p_corrupt_snapshot)) {
+  const bool may_corrupt = !h.async_disk || opt_.async_snapshot_corruption;
+  if (may_corrupt && p_.p_corrupt_snapshot > 0 && !in.data.empty() &&
+      rng_.chance(p_.p_corrupt_snapshot)) {
     in.data[rng_.below(in.data.size())] ^= 0x5a;
     corrupted = true;
   }

@@ -24,15 +24,24 @@ struct SimOptions {
   /// empty one. (Before core commit f87f76f an empty one let a joiner elect itself alone,
   /// FINDINGS.md F2.)
   bool joiner_founding_conf = false;
-  /// How the host keeps storage's membership (InitialState::conf). false: as raft/storage.h
-  /// defines it, "as of the last conf-change entry in the log (or the snapshot)"; true: as
-  /// MemoryStorage's comment says, updated when the host applies a conf change.
-  bool storage_conf_on_apply = false;
+  /// How the host keeps storage's membership (InitialState::conf). true: as raft/storage.h
+  /// defines it, recorded when the host applies a conf change; false: as of the last
+  /// conf-change entry in the durable log, uncommitted or not (what storage.h said before core
+  /// 6009e87; the core must cope with it too, FINDINGS.md F3).
+  bool storage_conf_on_apply = true;
   /// A deliberately broken host, to show the checks catch it (mutation tests):
   /// kAckBeforePersist sends votes and acks before writing the disk; kApplyUncommitted applies
   /// entries once they are durable, without waiting for them to be committed.
   enum class Mutation { kNone, kAckBeforePersist, kApplyUncommitted };
   Mutation mutation = Mutation::kNone;
+  /// Hosts whose disk writes complete later, asynchronously and in order, while the node keeps
+  /// running (raft/raft.h: ready() may be called again before advance()). kMixed draws, per
+  /// schedule, whether none, half or all hosts have one.
+  enum class Disk { kMixed, kSync, kAsync };
+  Disk disk = Disk::kMixed;
+  /// Also inject snapshot-file corruption on hosts with an asynchronous disk (off by default
+  /// while FINDINGS.md F6 is open).
+  bool async_snapshot_corruption = false;
   /// When set, every event is described here (the replay trace).
   std::function<void(const std::string&)> trace;
 };
@@ -50,6 +59,8 @@ struct SimStats {
   std::uint64_t conf_changes_proposed = 0, conf_changes_applied = 0;
   std::uint64_t snapshots_taken = 0, snapshot_chunks = 0, snapshots_installed = 0;
   std::uint64_t snapshots_rejected = 0;   ///< by the host, after an injected disk corruption
+  std::uint64_t async_writes = 0;         ///< disk writes completed asynchronously
+  std::uint64_t max_disk_queue = 0;       ///< most Readys in flight on one asynchronous disk
   std::uint64_t max_ticks_to_leader = 0;  ///< after healing
   /// The same as a percentage of election_ticks, the unit of the liveness bound.
   std::uint64_t max_election_pct = 0;
