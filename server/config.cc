@@ -43,7 +43,8 @@ std::string lower(std::string_view text) {
 // Every option, with its default; conf/raftd.conf mirrors this list.
 struct RawOptions {
   std::string addr, data_dir, ensemble, id, log_level, log_file, proto_max_bulk_len, max_clients,
-      query_buffer_limit, output_pause, tcp_backlog;
+      query_buffer_limit, output_pause, tcp_backlog, tick_ms, election_ticks, follower_writes,
+      read_consistency, request_timeout, peer_secret;
 };
 
 po::options_description settings_description(RawOptions& raw) {
@@ -56,8 +57,23 @@ po::options_description settings_description(RawOptions& raw) {
      "data directory, created if missing")
     ("ensemble,e", po::value(&raw.ensemble)->default_value("")->value_name("host:port,..."),
      "cluster members' client addresses (host:port or id/host:port); empty: single node")
-    ("id,i", po::value(&raw.id)->default_value("1")->value_name("ID"),
-     "this node's id, a positive integer")
+    ("id,i", po::value(&raw.id)->default_value("")->value_name("ID"),
+     "this node's id, a positive integer; empty: derived from --addr")
+    ("tick-ms", po::value(&raw.tick_ms)->default_value("100")->value_name("MS"),
+     "length of one Raft tick (heartbeat interval)")
+    ("election-ticks", po::value(&raw.election_ticks)->default_value("10")->value_name("N"),
+     "election timeout in ticks (randomised in [N, 2N))")
+    ("follower-writes", po::value(&raw.follower_writes)->default_value("forward")
+         ->value_name("MODE"),
+     "forward: a follower forwards writes to the leader; redirect: reply -MOVED 0 leader")
+    ("read-consistency", po::value(&raw.read_consistency)->default_value("linearizable")
+         ->value_name("MODE"),
+     "linearizable (ReadIndex) or stale (local state, no round trip)")
+    ("request-timeout", po::value(&raw.request_timeout)->default_value("10000")
+         ->value_name("MS"),
+     "a write or read not decided within MS gets -TIMEOUT")
+    ("peer-secret", po::value(&raw.peer_secret)->default_value("")->value_name("SECRET"),
+     "shared secret every peer must prove in its handshake; empty: none")
     ("log-level", po::value(&raw.log_level)->default_value("info")->value_name("LEVEL"),
      "debug, info, warn or error")
     ("log-file", po::value(&raw.log_file)->default_value("")->value_name("FILE"),
@@ -239,16 +255,43 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config) {
     c.ensemble.push_back(std::move(*member));
   }
 
-  if (!parse_number(raw.id, c.id) || c.id == 0) {
+  if (!raw.id.empty() && (!parse_number(raw.id, c.id) || c.id == 0)) {
     return fail(fmt::format("--id: '{}' is not a positive integer", raw.id));
   }
+  int tick = 0, eticks = 0, rtimeout = 0;
+  if (!parse_number(raw.tick_ms, tick) || tick < 1 || tick > 10000) {
+    return fail(fmt::format("--tick-ms: '{}' is not in 1..10000", raw.tick_ms));
+  }
+  if (!parse_number(raw.election_ticks, eticks) || eticks < 2 || eticks > 1000) {
+    return fail(fmt::format("--election-ticks: '{}' is not in 2..1000", raw.election_ticks));
+  }
+  if (!parse_number(raw.request_timeout, rtimeout) || rtimeout < 1) {
+    return fail(
+        fmt::format("--request-timeout: '{}' is not a positive integer", raw.request_timeout));
+  }
+  c.tick_ms = tick;
+  c.election_ticks = eticks;
+  c.request_timeout_ms = rtimeout;
+  if (raw.follower_writes == "forward" || raw.follower_writes == "redirect") {
+    c.forward_writes = raw.follower_writes == "forward";
+  } else {
+    return fail(
+        fmt::format("--follower-writes: '{}' is not forward or redirect", raw.follower_writes));
+  }
+  if (raw.read_consistency == "linearizable" || raw.read_consistency == "stale") {
+    c.linearizable_reads = raw.read_consistency == "linearizable";
+  } else {
+    return fail(
+        fmt::format("--read-consistency: '{}' is not linearizable or stale", raw.read_consistency));
+  }
+  c.peer_secret = raw.peer_secret;
   // The ensemble may list this node or only the others; either way ids must agree with -a/-i.
   for (const Member& m : c.ensemble) {
-    if (m.addr == c.addr && m.id != 0 && m.id != c.id) {
+    if (m.addr == c.addr && m.id != 0 && c.id != 0 && m.id != c.id) {
       return fail(fmt::format("--id {} does not match the ensemble's entry {}/{} for --addr", c.id,
                               m.id, m.addr.to_string()));
     }
-    if (m.id == c.id && !(m.addr == c.addr)) {
+    if (c.id != 0 && m.id == c.id && !(m.addr == c.addr)) {
       return fail(fmt::format("--ensemble: node id {} is this node's (--id) but is given to {}",
                               m.id, m.addr.to_string()));
     }

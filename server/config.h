@@ -33,7 +33,13 @@ struct Config {
   Endpoint addr{"127.0.0.1", 7001};  ///< client port N; Raft peers will use N+1
   std::string data_dir = "data";
   std::vector<Member> ensemble;  ///< parsed and validated now; used once clustering lands
-  std::uint64_t id = 1;
+  std::uint64_t id = 0;     ///< -i; when not given, derived from addr (node_id_for in raft_host.h)
+  int tick_ms = 100;        ///< one Raft tick
+  int election_ticks = 10;  ///< election timeout: [N, 2N) ticks
+  bool forward_writes = true;      ///< --follower-writes forward|redirect
+  bool linearizable_reads = true;  ///< --read-consistency linearizable|stale
+  int request_timeout_ms = 10000;  ///< -TIMEOUT for writes/reads not decided by then
+  std::string peer_secret;         ///< shared secret proven in peer handshakes
   log::Level log_level = log::Level::kInfo;
   std::string log_file;                                   ///< empty: stderr
   std::size_t proto_max_bulk_len = 512ull * 1024 * 1024;  ///< Redis proto-max-bulk-len

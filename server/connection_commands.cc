@@ -22,6 +22,7 @@
 #include "server/kv/numbers.h"
 #include "server/kv/state_machine.h"
 #include "server/log.h"
+#include "server/proposer.h"
 #include "server/server_state.h"
 
 namespace raftd {
@@ -766,6 +767,12 @@ std::string section_keyspace(const ServerState& s) {
   return text;
 }
 
+std::string section_raft(const ServerState& s) {
+  std::string text;
+  if (s.proposer != nullptr) s.proposer->info(text);
+  return text;
+}
+
 struct InfoSection {
   std::string_view name;
   std::string (*render)(const ServerState&);
@@ -773,10 +780,11 @@ struct InfoSection {
 };
 
 constexpr InfoSection kInfoSections[] = {
-    {"server", section_server, true}, {"clients", section_clients, true},
-    {"memory", section_memory, true}, {"persistence", section_persistence, true},
-    {"stats", section_stats, true},   {"replication", section_replication, true},
-    {"cpu", section_cpu, true},       {"keyspace", section_keyspace, true},
+    {"server", section_server, true},     {"clients", section_clients, true},
+    {"memory", section_memory, true},     {"persistence", section_persistence, true},
+    {"stats", section_stats, true},       {"replication", section_replication, true},
+    {"cpu", section_cpu, true},           {"raft", section_raft, true},
+    {"keyspace", section_keyspace, true},
 };
 
 void info_command(ClientContext& c, Args args, resp::Writer& out) {
@@ -803,8 +811,10 @@ void info_command(ClientContext& c, Args args, resp::Writer& out) {
   std::string text;
   for (const InfoSection& s : kInfoSections) {
     if (!all && !wanted.count(s.name)) continue;
+    std::string section = s.render(c.server());
+    if (section.empty()) continue;
     if (!text.empty()) text += "\r\n";
-    text += s.render(c.server());
+    text += section;
   }
   out.bulk(text);
 }

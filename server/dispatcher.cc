@@ -1,6 +1,8 @@
 #include "server/dispatcher.h"
 
 #include <algorithm>
+#include <string>
+#include <vector>
 
 #include "server/client_context.h"
 #include "server/kv/entry.h"
@@ -78,7 +80,20 @@ Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::
       ++server_.stats.total_error_replies;
       return Outcome::kReplied;
     }
-    proposer_.propose(std::move(entry), client.defer_reply());
+    proposer_.submit_write(*spec, args, std::move(entry), client.defer_reply());
+    return Outcome::kDeferred;
+  }
+  if ((spec->flags & kCmdReadonly) && proposer_.reads_need_confirmation()) {
+    // Linearizable read: it runs once this node has applied everything committed before now
+    // (ReadIndex), so the arguments must outlive this call.
+    std::vector<std::string> owned(args.begin(), args.end());
+    proposer_.submit_read(
+        [this, spec, owned = std::move(owned)](std::string& reply) {
+          std::vector<std::string_view> views(owned.begin(), owned.end());
+          resp::Writer w(reply);
+          server_.state_machine.read(*spec, Args(views), ServerState::wall_ms(), w);
+        },
+        client.defer_reply());
     return Outcome::kDeferred;
   }
   if (spec->flags & kCmdReadonly) {

@@ -15,8 +15,10 @@
 #include "server/kv/state_machine.h"
 #include "server/log.h"
 #include "server/proposer.h"
+#include "server/raft_host.h"
 #include "server/server.h"
 #include "server/server_state.h"
+#include "storage/data_dir.h"
 
 namespace {
 
@@ -45,6 +47,34 @@ int main(int argc, char** argv) {
     return outcome.exit_code;
   }
 
+  // Node ids default to a hash of the client address, so `-a` alone names a node and every
+  // member derives the same ids from the same -e list.
+  if (config.id == 0) config.id = node_id_for(config.addr.to_string());
+  ClusterConfig cluster;
+  cluster.id = config.id;
+  cluster.host = config.addr.host;
+  cluster.port = config.addr.port;
+  cluster.members[config.id] = config.addr.to_string();
+  for (const Member& m : config.ensemble) {
+    if (m.addr == config.addr) continue;
+    const std::uint64_t id = m.id != 0 ? m.id : node_id_for(m.addr.to_string());
+    if (cluster.members.count(id)) {
+      std::fprintf(stderr, "raftd: two members share node id %llu\n",
+                   static_cast<unsigned long long>(id));
+      return 2;
+    }
+    cluster.members[id] = m.addr.to_string();
+  }
+  std::vector<raft::NodeId> ids;
+  for (const auto& [id, addr] : cluster.members) ids.push_back(id);
+  cluster.cluster_id = cluster_id_for(ids);
+  cluster.tick_ms = config.tick_ms;
+  cluster.election_ticks = config.election_ticks;
+  cluster.forward_writes = config.forward_writes;
+  cluster.linearizable_reads = config.linearizable_reads;
+  cluster.request_timeout_ms = config.request_timeout_ms;
+  cluster.secret = config.peer_secret;
+
   log::Logger& logger = log::Logger::instance();
   logger.set_level(config.log_level);
   logger.set_context(fmt::format("n{}", config.id));  // the node host adds term and role
@@ -54,23 +84,46 @@ int main(int argc, char** argv) {
   }
   if (std::string error; !prepare_data_dir(config.data_dir, error)) {
     log::error("{}", error);
+    std::fprintf(stderr, "raftd: %s\n", error.c_str());
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, not a signal
+
+  // The data directory: lock, identity (a directory from another cluster is refused), the
+  // Raft log and snapshots. Damage found here stops the node: it is never served.
+  storage::Identity identity;
+  identity.cluster_id = fmt::format("{:016x}", cluster.cluster_id);
+  identity.node_id = config.id;
+  identity.address = config.addr.to_string();
+  auto opened = storage::DataDir::open(config.data_dir, identity);
+  if (!opened) {
+    log::error("{}", opened.message());
+    std::fprintf(stderr, "raftd: %s\n", opened.message().c_str());
+    return 1;
+  }
+  std::unique_ptr<storage::DataDir> data_dir = std::move(*opened);
+  for (const std::string& d : data_dir->diagnostics()) log::warn("{}", d);
 
   CommandTable table;
   register_kv_commands(table);
   register_connection_commands(table);
   StateMachine state_machine(table);
-  LocalProposer proposer(state_machine);
   ServerState state(config, table, state_machine);
 
-  // One thread does all socket I/O (clients, and later peers), so the reactor needs no locks;
-  // other threads (a disk writer) may still post() to the loop.
+  // One thread does all socket I/O (clients and peers) and runs the Raft core, so the reactor
+  // needs no locks; other threads (a disk writer) may still post() to the loop.
   boost::asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  Server server(io, state, proposer);
+  RaftHost host(io, cluster, *data_dir, state_machine);
+  state.proposer = &host;
+  Server server(io, state, host);
   if (std::string error; !server.listen(error)) {
     log::error("{}", error);
+    std::fprintf(stderr, "raftd: %s\n", error.c_str());
+    return 1;
+  }
+  if (auto error = host.start()) {
+    log::error("peer port: {}", *error);
+    std::fprintf(stderr, "raftd: peer port: %s\n", error->c_str());
     return 1;
   }
 
@@ -78,17 +131,14 @@ int main(int argc, char** argv) {
   signals.async_wait([&](const boost::system::error_code& ec, int signo) {
     if (ec) return;
     log::info("received {}, shutting down", signo == SIGINT ? "SIGINT" : "SIGTERM");
-    server.stop();
+    // A leader hands over to a caught-up follower first, so clients see no election gap.
+    host.shutdown([&] { server.stop(); });
   });
 
-  if (!config.ensemble.empty()) {
-    log::warn(
-        "ensemble of {} members given; clustering is not available yet, serving as a "
-        "single node",
-        config.ensemble.size());
-  }
-  log::info("raftd {} (node {}) serving clients on {}, data in '{}'", version_string(), config.id,
-            config.addr.to_string(), config.data_dir);
+  log::info(
+      "raftd {} (node {}) serving clients on {}, peers on port {}, {} member(s), data in '{}'",
+      version_string(), config.id, config.addr.to_string(), config.addr.port + 1,
+      cluster.members.size(), config.data_dir);
   server.start();
   io.run();
   log::info("raftd stopped");

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "server/kv/command.h"
+
 namespace raftd {
 
 class StateMachine;
@@ -29,6 +31,31 @@ class Proposer {
   /// reply if the entry's fate is unknown or it was lost (leadership change, shutdown): the
   /// session that proposed it stays alive, its later replies held, until then.
   virtual void propose(std::string entry, Completion done) = 0;
+
+  /// A write command from a client of this node: `entry` is what this node's prepare step made
+  /// of `args` (arity and syntax already checked). The default proposes the entry; the Raft
+  /// host forwards `args` to the leader instead when this node is a follower, so that the
+  /// leader's clock stamps the entry and turns relative TTLs into absolute times.
+  virtual void submit_write(const CommandSpec& spec, Args args, std::string entry,
+                            Completion done) {
+    (void)spec;
+    (void)args;
+    propose(std::move(entry), std::move(done));
+  }
+
+  /// Runs a read against applied state and writes its RESP reply.
+  using ReadFn = std::function<void(std::string& reply)>;
+  /// True when reads must go through submit_read (linearizable reads in a cluster); false when
+  /// the dispatcher may run them at once against local state.
+  virtual bool reads_need_confirmation() const { return false; }
+  /// Runs `run` once local state is known to be at least as new as any write acknowledged
+  /// before this call (Raft thesis 6.4), then completes with its reply, or completes with an
+  /// error reply when that cannot be established.
+  virtual void submit_read(ReadFn run, Completion done);
+  /// Whether this node proposes deletes of expired keys (only the leader does).
+  virtual bool may_reap() const { return true; }
+  /// Appends INFO's "# Raft" section; nothing without Raft.
+  virtual void info(std::string& out) const { (void)out; }
 };
 
 /// One node, no replication: every entry is committed the moment it is proposed, so it is

@@ -198,7 +198,6 @@ void RaftHost::on_tick() {
   ++ticks_;
   const std::int64_t now = now_ms();
   expire_requests(now);
-  if (is_leader() && !stopping_) reap_expired_keys(now);
   if (stopping_ && (!is_leader() || now >= shutdown_deadline_ms_)) {
     stopped_ = true;
     transport_->stop();
@@ -312,7 +311,11 @@ void RaftHost::apply_conf_change(const raft::Entry& e) {
     log::error("undecodable configuration change at index {}", e.index);
     std::abort();
   }
-  raft::ConfState conf = raft::apply_conf_change(node_->status().conf, *cc);
+  // The entry records the membership it results in (raft/types.h); older encodings carry only
+  // the change, applied to the membership before it.
+  std::optional<raft::ConfState> recorded = raft::decode_conf_state(e.data);
+  const raft::ConfState conf =
+      recorded ? *recorded : raft::apply_conf_change(node_->status().conf, *cc);
   dir_.log().set_conf_state(conf);
   if (cc->type == raft::ConfChangeType::kRemoveNode) {
     addresses_.erase(cc->node);
@@ -393,26 +396,6 @@ void RaftHost::expire_requests(std::int64_t now) {
   }
 }
 
-void RaftHost::reap_expired_keys(std::int64_t now) {
-  // Only the leader deletes expired keys, through the log, so every replica deletes them at the
-  // same index (ARCHITECTURE.md, "The state machine and expiry"). REAPEXPIRED re-checks the
-  // expiry at apply time with the entry's timestamp, so a key written again meanwhile survives.
-  if (reap_index_ > applied_) return;  // the previous sweep's entry is not applied yet
-  Keyspace& ks = state_machine_.keyspace();
-  std::vector<std::string> keys = ks.drain_expired_candidates();
-  std::vector<std::string> swept = ks.sample_expired(now, 64);
-  keys.insert(keys.end(), std::make_move_iterator(swept.begin()),
-              std::make_move_iterator(swept.end()));
-  if (keys.empty()) return;
-  std::sort(keys.begin(), keys.end());
-  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-  raft::Index index = 0;
-  if (node_->propose(make_reap_entry(now, keys), &index) == raft::ProposeError::kOk) {
-    reap_index_ = index;
-    schedule_ready();
-  }
-}
-
 void RaftHost::update_log_context() {
   log::Logger::instance().set_context(
       fmt::format("n{} t{} {}", config_.id, node_->term(), role_name(node_->role())));
@@ -453,15 +436,10 @@ void RaftHost::propose_entry(std::string entry, Completion done) {
   done("-CLUSTERDOWN proposal dropped, retry\r\n");
 }
 
-void RaftHost::submit_write(const CommandSpec& spec, Args args, std::int64_t now, Completion done) {
+void RaftHost::submit_write(const CommandSpec& spec, Args args, std::string entry,
+                            Completion done) {
+  (void)spec;
   if (is_leader()) {
-    std::string entry;
-    std::string error;
-    resp::Writer out(error);
-    if (!prepare_write(spec, args, now, entry, out)) {
-      done(error);
-      return;
-    }
     propose_entry(std::move(entry), std::move(done));
     return;
   }
@@ -516,7 +494,14 @@ void RaftHost::on_forward(raft::NodeId from, std::uint64_t request_id,
     reply("-CLUSTERDOWN not the leader any more\r\n");
     return;
   }
-  submit_write(*spec, Args(views), now_ms(), reply);
+  std::string entry;
+  std::string error;
+  resp::Writer out(error);
+  if (!prepare_write(*spec, Args(views), now_ms(), entry, out)) {
+    reply(error);
+    return;
+  }
+  propose_entry(std::move(entry), reply);
 }
 
 void RaftHost::on_forward_reply(std::uint64_t request_id, std::string reply) {

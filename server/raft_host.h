@@ -74,10 +74,11 @@ class RaftHost final : public Proposer {
 
   // Proposer.
   void propose(std::string entry, Completion done) override;
-  void submit_write(const CommandSpec& spec, Args args, std::int64_t now_ms,
+  void submit_write(const CommandSpec& spec, Args args, std::string entry,
                     Completion done) override;
   bool reads_need_confirmation() const override;
   void submit_read(ReadFn run, Completion done) override;
+  bool may_reap() const override { return is_leader(); }
   void info(std::string& out) const override;
 
   bool is_leader() const;
@@ -113,7 +114,6 @@ class RaftHost final : public Proposer {
   void run_confirmed_reads();
   void fail_all_reads(std::string_view reply);
   void expire_requests(std::int64_t now_ms);
-  void reap_expired_keys(std::int64_t now_ms);
   void update_log_context();
   void on_forward(raft::NodeId from, std::uint64_t request_id, std::vector<std::string> args);
   void on_forward_reply(std::uint64_t request_id, std::string reply);
@@ -151,7 +151,6 @@ class RaftHost final : public Proposer {
   std::unique_ptr<storage::IncomingSnapshot> incoming_snapshot_;
   std::string reply_;  ///< reused by apply
   int ticks_ = 0;
-  raft::Index reap_index_ = 0;  ///< index of the last REAPEXPIRED entry proposed
 };
 
 }  // namespace raftd

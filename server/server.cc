@@ -132,6 +132,7 @@ void Server::cron() {
 void Server::expire_step(std::int64_t now_ms) {
   // Only the proposer of deletes removes expired keys (Redis: only the primary expires keys;
   // replicas wait for its DELs). Reads elsewhere just hide them.
+  if (!proposer_.may_reap()) return;  // followers hide expired keys and wait for the leader
   Keyspace& keyspace = state_.state_machine.keyspace();
   if (keyspace.stats().expires == 0) {
     keyspace.drain_expired_candidates();  // nothing can be expired without an expiry

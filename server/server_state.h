@@ -45,6 +45,8 @@ class InstantaneousMetric {
   std::int64_t last_ms_ = 0;
 };
 
+class Proposer;
+
 class ServerState {
  public:
   ServerState(Config config, const CommandTable& commands, StateMachine& state_machine);
@@ -59,6 +61,8 @@ class ServerState {
   std::uint64_t next_client_id = 1;
   std::string run_id;            ///< 40 random hex characters, new every start (as Redis's run_id)
   std::uint16_t bound_port = 0;  ///< the port actually listened on
+  /// Where writes go; also renders INFO's "# Raft" section. Set by main before serving.
+  const Proposer* proposer = nullptr;
 
   /// Wall-clock milliseconds since the epoch: the "now" a write is stamped with and reads
   /// expire against.

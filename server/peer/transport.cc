@@ -365,7 +365,31 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
     error_code aec;
     const auto address = asio::ip::make_address(peer->host, aec);
     if (!aec) {
-      const std::array<tcp::endpoint, 1> endpoints = {tcp::endpoint(address, peer->port)};
+      const tcp::endpoint remote(address, peer->port);
+      // Dial from our own listen address, not whatever the kernel picks (127.0.0.1 for any
+      // loopback destination): peers then see one address per node, and packet filters
+      // (partition tests) can tell nodes apart.
+      error_code bec;
+      const auto local = asio::ip::make_address(opts_.listen_host, bec);
+      if (!bec && !local.is_unspecified() && local.is_v4() == address.is_v4()) {
+        conn->socket.open(remote.protocol(), bec);
+        if (!bec) conn->socket.bind(tcp::endpoint(local, 0), bec);
+        if (bec) {
+          outbound_failed(conn, "bind " + opts_.listen_host + ": " + bec.message());
+          return;
+        }
+        conn->socket.async_connect(remote, [self = shared_from_this(), conn](error_code ec) {
+          if (!self->alive(conn)) return;
+          if (ec) {
+            self->outbound_failed(conn, "connect: " + ec.message());
+            return;
+          }
+          self->configure_socket(*conn);
+          self->read_next(conn);  // nothing to send until the acceptor's handshake arrives
+        });
+        return;
+      }
+      const std::array<tcp::endpoint, 1> endpoints = {remote};
       connect(conn, endpoints);
       return;
     }

@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Cluster tests with real raftd processes on loopback.
+
+Usage: test_cluster.py CASE PORT      (ctest runs one case per entry, each on its own ports)
+Each case starts a fresh 3-node cluster on 127.0.0.x addresses, asserts real behaviour, and
+prints the nodes' logs when it fails.
+"""
+
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from raftd_cluster import Cluster, RespError, wait_until  # noqa: E402
+
+# Short ticks keep the tests fast: election timeout 10 ticks of 50 ms = 0.5-1 s.
+FAST = ["--tick-ms", "50"]
+ELECTION_S = 1.0
+
+
+def same_everywhere(nodes, *cmd):
+    """The stale (local) answer to cmd on every node, if they all agree, else None."""
+    answers = [n.call(*cmd) for n in nodes]
+    return answers[0] if all(a == answers[0] for a in answers) else None
+
+
+def case_replication(c):
+    leader = c.leader()
+    followers = [n for n in c.nodes if n is not leader]
+    for i in range(50):
+        assert leader.call("SET", "k%d" % i, "v%d" % i) == "OK"
+    # Every node applies every write; linearizable reads on followers see them at once.
+    for n in followers:
+        assert n.call("GET", "k49") == b"v49", "follower %s misses an acknowledged write" % n.addr
+        assert n.call("DBSIZE") == 50
+    # Writes sent to a follower are forwarded to the leader and answered with its result.
+    assert followers[0].call("INCR", "ctr") == 1
+    assert followers[1].call("INCR", "ctr") == 2
+    assert leader.call("GET", "ctr") == b"2"
+    info = leader.info()
+    for field in ("raft_node_id", "raft_role", "raft_current_term", "raft_leader_id",
+                  "raft_leader_addr", "raft_commit_index", "raft_last_applied_index",
+                  "raft_num_nodes", "raft_num_voting_nodes", "raft_node0", "raft_node1",
+                  "raft_node2"):
+        assert field in info, "INFO raft lacks %s: %r" % (field, info)
+    assert info["raft_role"] == "leader"
+    assert info["raft_leader_addr"] == leader.addr
+    assert info["raft_num_nodes"] == "3" and info["raft_num_voting_nodes"] == "3"
+    finfo = followers[0].info()
+    assert finfo["raft_role"] == "follower"
+    assert finfo["raft_leader_addr"] == leader.addr
+
+
+def case_redirect(c):
+    leader = c.leader()
+    follower = next(n for n in c.nodes if n is not leader)
+    try:
+        follower.call("SET", "a", "1")
+        raise AssertionError("redirect mode accepted a write on a follower")
+    except RespError as e:
+        assert str(e) == "MOVED 0 %s" % leader.addr, str(e)
+    assert leader.call("SET", "a", "1") == "OK"
+    assert follower.call("GET", "a") == b"1"
+
+
+class Writer(threading.Thread):
+    """Writes unique keys through `node_fn()` until stopped; records which were acknowledged."""
+
+    def __init__(self, cluster, name):
+        super().__init__(daemon=True)
+        self.cluster, self.name = cluster, name
+        self.acked, self.errors = [], []
+        self.stop = threading.Event()
+
+    def run(self):
+        i = 0
+        client = None
+        while not self.stop.is_set():
+            try:
+                if client is None:
+                    live = [n for n in self.cluster.nodes if n.alive()]
+                    client = live[i % len(live)].client(timeout=3)
+                key = "%s:%d" % (self.name, i)
+                if client.call("SET", key, "x") == "OK":
+                    self.acked.append(key)
+            except RespError as e:
+                self.errors.append(str(e))
+            except (OSError, ConnectionError):
+                client = None
+            i += 1
+
+
+def case_leader_failover(c):
+    old = c.leader()
+    writers = [Writer(c, "w%d" % i) for i in range(3)]
+    for w in writers:
+        w.start()
+    wait_until(lambda: all(len(w.acked) > 20 for w in writers), 20, "writes before the crash")
+    t0 = time.monotonic()
+    old.kill9()
+    survivors = [n for n in c.nodes if n is not old]
+    new = c.leader(timeout=8 * ELECTION_S, among=survivors)
+    elapsed = time.monotonic() - t0
+    print("new leader %s after %.2fs" % (new.addr, elapsed))
+    assert new is not old
+    counts = [len(w.acked) for w in writers]
+    wait_until(lambda: sum(len(w.acked) for w in writers) > sum(counts) + 30, 20,
+               "writes to succeed under the new leader")
+    for w in writers:
+        w.stop.set()
+    for w in writers:
+        w.join(10)
+    # The old leader restarts with its data and catches up.
+    old.start()
+    acked = [k for w in writers for k in w.acked]
+    print("acknowledged writes: %d; error replies: %d (%s)" %
+          (len(acked), sum(len(w.errors) for w in writers),
+           sorted(set(e.split(" ")[0] for w in writers for e in w.errors))))
+    for n in c.nodes:
+        wait_until(lambda: n.call("EXISTS", acked[-1]) == 1, 20, "%s to catch up" % n.addr)
+        missing = [k for k in acked if n.call("EXISTS", k) != 1]
+        assert not missing, "%s lost acknowledged writes: %s" % (n.addr, missing[:10])
+
+
+def case_partition(c):
+    leader = c.leader()
+    assert leader.call("SET", "before", "1") == "OK"
+    minority = leader  # the leader alone on the minority side: the hardest case
+    majority = [n for n in c.nodes if n is not minority]
+    c.partition([minority], majority)
+    # The minority side can neither commit nor serve linearizable reads.
+    try:
+        r = minority.call("SET", "lost", "1", timeout=30)
+        raise AssertionError("minority committed a write: %r" % r)
+    except RespError as e:
+        assert str(e).split(" ")[0] in ("TIMEOUT", "CLUSTERDOWN"), str(e)
+    try:
+        r = minority.call("GET", "before", timeout=30)
+        raise AssertionError("minority served a linearizable read: %r" % r)
+    except RespError as e:
+        assert str(e).split(" ")[0] in ("TIMEOUT", "CLUSTERDOWN"), str(e)
+    # The majority elects a leader and goes on.
+    new = c.leader(timeout=10 * ELECTION_S, among=majority)
+    assert new.call("SET", "after", "2") == "OK"
+    assert new.call("GET", "before") == b"1"
+    c.heal()
+    # After healing the old leader follows and has the majority's writes, not its own.
+    wait_until(lambda: minority.info().get("raft_role") == "follower", 15, "old leader to follow")
+    assert minority.call("GET", "after") == b"2"
+    assert minority.call("EXISTS", "lost") in (0, 1)  # TIMEOUT: either outcome is allowed
+    for n in c.nodes:
+        wait_until(lambda: n.call("GET", "after") == b"2", 10, "%s to converge" % n.addr)
+
+
+def case_full_restart(c):
+    leader = c.leader()
+    acked = []
+    for i in range(300):
+        if leader.call("SET", "p%d" % i, "v%d" % i) == "OK":
+            acked.append(i)
+    assert len(acked) == 300
+    for n in c.nodes:
+        n.kill9()
+    for n in c.nodes:
+        n.start(wait=False)
+    for n in c.nodes:
+        wait_until(n.ping, 20, "restart")
+    c.leader(timeout=20)
+    for n in c.nodes:
+        wait_until(lambda: n.call("DBSIZE") == 300, 20, "%s to recover every write" % n.addr)
+        for i in (0, 150, 299):
+            assert n.call("GET", "p%d" % i) == ("v%d" % i).encode()
+
+
+def case_expiry(c):
+    leader = c.leader()
+    down = next(n for n in c.nodes if n is not leader)
+    down.kill9()
+    for i in range(20):
+        assert leader.call("SET", "t%d" % i, "v", "PX", 300 + 20 * i) == "OK"
+    for i in range(20):
+        assert leader.call("SET", "keep%d" % i, "v") == "OK"
+    assert leader.call("SET", "long", "v", "EX", 1000) == "OK"
+    # Reads hide expired keys everywhere at once; the leader reaps them through the log.
+    wait_until(lambda: leader.call("DBSIZE") == 21, 20, "the leader to reap expired keys")
+    down.start()
+    live = c.nodes
+    expect = sorted([b"keep%d" % i for i in range(20)] + [b"long"])
+    wait_until(lambda: all(sorted(n.call("KEYS", "*")) == expect for n in live), 20,
+               "the same key set on every node")
+    for n in live:
+        assert n.call("DBSIZE") == 21, "%s still holds expired keys" % n.addr
+        ttl = n.call("TTL", "long")
+        assert 990 <= ttl <= 1000, ttl
+
+
+def case_sigterm_handoff(c):
+    leader = c.leader()
+    assert leader.call("SET", "x", "1") == "OK"
+    t0 = time.monotonic()
+    rc = leader.terminate(timeout=15)
+    assert rc == 0, "SIGTERM exit code %r" % rc
+    others = [n for n in c.nodes if n is not leader]
+    new = c.leader(timeout=10, among=others)
+    print("leadership handed to %s; stop took %.2fs" % (new.addr, time.monotonic() - t0))
+    # A handoff (TimeoutNow) elects at once, well before an election timeout would.
+    assert new.call("GET", "x") == b"1"
+    assert new.call("SET", "y", "2") == "OK"
+
+
+CASES = {
+    "replication": (case_replication, []),
+    "redirect": (case_redirect, ["--follower-writes", "redirect"]),
+    "leader_failover": (case_leader_failover, []),
+    "partition": (case_partition, []),
+    "full_restart": (case_full_restart, []),
+    "expiry": (case_expiry, []),
+    "sigterm_handoff": (case_sigterm_handoff, []),
+}
+
+
+def main():
+    name, port = sys.argv[1], int(sys.argv[2])
+    fn, extra = CASES[name]
+    base_host = 20 + (port // 10) % 200  # distinct 127.0.0.x per case, so partitions never overlap
+    c = Cluster(3, port, base_host=base_host, extra_args=FAST + extra, name=name)
+    ok = False
+    try:
+        c.start()
+        fn(c)
+        ok = True
+        print("cluster_%s: passed" % name)
+    finally:
+        if not ok:
+            c.dump_logs()
+        c.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
