@@ -248,7 +248,7 @@ void Checker::incarnation_started(NodeId id, Index applied, std::uint64_t state_
   }
 }
 
-void Checker::observe_role(NodeId id, Term term, raft::Role role) {
+void Checker::observe_role(NodeId id, Term term, raft::Role role, bool log_is_durable) {
   if (role != raft::Role::kLeader) return;
   auto [it, inserted] = leaders_.try_emplace(term, id);
   if (!inserted && it->second != id) {
@@ -256,10 +256,12 @@ void Checker::observe_role(NodeId id, Term term, raft::Role role) {
                      term));
     return;
   }
-  // Leader completeness (thesis 3.6.3): every entry committed in an earlier term is in our
-  // log. Its durable log, even: a candidate's own vote counts only once its new term is durable,
-  // and the entries that made it electable were written before that. (Entries of its own term
-  // may be committed by followers' acks before its own parallel write lands, thesis 10.2.1.)
+  // A host with an asynchronous disk may still be writing entries the leader holds in memory
+  // (it can win on the other nodes' votes alone); its log is judged once the writes land.
+  if (!log_is_durable) return;
+  // Leader completeness (thesis 3.6.3): every entry committed in an earlier term is in our log,
+  // which with no write in flight is the durable log. (Entries of its own term may be committed
+  // by followers' acks before its own parallel write lands, thesis 10.2.1.)
   // Committed entries form one chain, so the highest such index (compared by prefix hash) stands
   // for all of them.
   auto c = committed_.rbegin();

@@ -61,7 +61,9 @@ class Checker {
   // ---- Volatile state of the running incarnation. ----
   /// A node (re)started; its state machine was restored to `applied` with hash `state_hash`.
   void incarnation_started(raft::NodeId id, raft::Index applied, std::uint64_t state_hash);
-  void observe_role(raft::NodeId id, raft::Term term, raft::Role role);
+  /// `log_is_durable`: the node's durable log is its whole log (no write in flight). Leader
+  /// completeness is judged on durable logs, so only then; election safety always.
+  void observe_role(raft::NodeId id, raft::Term term, raft::Role role, bool log_is_durable = true);
   void observe_progress(raft::NodeId id, raft::Index commit, raft::Index applied);
   /// The node applied `e`, after which its state hash is `state_hash`; `term` is its current term.
   void applied(raft::NodeId id, raft::Term term, const raft::Entry& e, std::uint64_t state_hash);

@@ -77,7 +77,7 @@ struct Args {
   bool storage_conf_on_apply = true;
   raftsim::SimOptions::Mutation mutation = raftsim::SimOptions::Mutation::kNone;
   raftsim::SimOptions::Disk disk = raftsim::SimOptions::Disk::kMixed;
-  bool async_snapshot_corruption = false;
+  bool async_snapshot_corruption = true;
   int max_failures = 5;
 };
 
@@ -157,7 +157,9 @@ Args parse(int argc, char** argv) {
         usage("--disk must be mixed, sync or async");
       }
     } else if (arg == "--async-snapshot-corruption") {
-      a.async_snapshot_corruption = true;
+      a.async_snapshot_corruption = true;  // the default now; kept for old replay commands
+    } else if (arg == "--no-async-snapshot-corruption") {
+      a.async_snapshot_corruption = false;
     } else if (arg == "--mutate") {
       const std::string v = value();
       if (v == "ack-before-persist") {
@@ -225,7 +227,7 @@ std::string replay_command(const char* argv0, const Args& a, std::uint64_t seed)
                          (a.disk == raftsim::SimOptions::Disk::kSync    ? " --disk sync"
                           : a.disk == raftsim::SimOptions::Disk::kAsync ? " --disk async"
                                                                         : "") +
-                         (a.async_snapshot_corruption ? " --async-snapshot-corruption" : ""));
+                         (a.async_snapshot_corruption ? "" : " --no-async-snapshot-corruption"));
 }
 
 SimOptions options_for(const Args& a, std::uint64_t seed) {

@@ -1035,7 +1035,7 @@ void Simulation::drain(Host& h) {
     }
     handle_ready(h);
   }
-  if (h.up()) checker_.observe_role(h.id, h.node->term(), h.node->role());
+  if (h.up()) checker_.observe_role(h.id, h.node->term(), h.node->role(), h.disk.empty());
   --ready_depth_;
   if (ready_depth_ == 0) settle_membership();
 }
@@ -1475,7 +1475,7 @@ void Simulation::check_step() {
   if (failed()) return;
   for (auto& [id, h] : hosts_) {
     if (!h->up()) continue;
-    checker_.observe_role(id, h->node->term(), h->node->role());
+    checker_.observe_role(id, h->node->term(), h->node->role(), h->disk.empty());
     const raft::Status s = h->node->status();
     checker_.observe_progress(id, s.hard_state.commit, s.applied);
     check_mirror(*h, false);
