@@ -78,6 +78,7 @@ class Search {
     int move_op;  // the op linearized or dropped to get here; -1 at the root
     bool dropped;
     Value prev_state;
+    Value prev_concrete;
     std::size_t cand_begin, cand_next, cand_end;  // candidate ops in cands_
     int block;  // first return entry in the list (tail_ when none)
     bool drop_tried;
@@ -116,6 +117,8 @@ class Search {
   std::vector<std::uint64_t> done_;  // bitset over ops: linearized or dropped
   std::uint64_t ok_hash_ = 0;        // xor of zobrist_ over done acknowledged ops
   Value state_;
+  // The same value with the recorded arguments, for reports: state_ may be the abstract value.
+  Value concrete_;
   std::size_t ok_left_ = 0;
 
   std::vector<Frame> frames_;
@@ -195,7 +198,7 @@ void Search::unlift(int op) {
 }
 
 void Search::push_frame(int move_op, bool dropped, Value prev_state) {
-  Frame f{move_op, dropped, prev_state, cands_.size(), cands_.size(), 0, tail_, false};
+  Frame f{move_op, dropped, prev_state, concrete_, cands_.size(), cands_.size(), 0, tail_, false};
   // Acknowledged ops first: an order that skips the unknown ops, if one works, is found before
   // the search tries them, and failures without them prune the same failures with them.
   int x = next_[head_];
@@ -266,6 +269,7 @@ bool Search::try_enter(int op, bool dropped, Value next_state) {
   lift(op);
   if (ok) --ok_left_;
   push_frame(op, dropped, prev);
+  if (!dropped) concrete_ = apply(concrete_, *ops_[op]).next;
   return true;
 }
 
@@ -340,7 +344,7 @@ void Search::explain_deepest() {
     e += fmt::format("    {} {}\n", f.dropped ? "left out (never applied):" : "took effect:",
                      describe(*ops_[f.move_op], h_.values, t0_));
   }
-  e += fmt::format("  then the value is {}", h_.values.show(state_));
+  e += fmt::format("  then the value is {}", h_.values.show(concrete_));
   if (top.block != tail_ && is_ok(entries_[top.block].op)) {
     e += fmt::format(", and this op must take effect before its reply:\n    {}\n",
                      describe(*ops_[entries_[top.block].op], h_.values, t0_));
@@ -357,7 +361,7 @@ void Search::explain_deepest() {
     const Op& op = model_[cands_[i]];
     e += "    " + describe(*ops_[cands_[i]], h_.values, t0_) + ": ";
     e += step(state_, op) ? "fits, but then the rest cannot be ordered"
-                          : mismatch(state_, op, h_.values);
+                          : mismatch(concrete_, *ops_[cands_[i]], h_.values);
     e += "\n";
   }
   if (top.cand_begin == top.cand_end) e += "    (none: no other op had been invoked yet)\n";
@@ -423,6 +427,7 @@ Verdict Search::run(KeyReport& report) {
     cands_.resize(done.cand_begin);
     unlift(done.move_op);
     state_ = done.prev_state;
+    concrete_ = done.prev_concrete;
     done_[done.move_op / 64] &= ~(1ULL << (done.move_op % 64));
     if (is_ok(done.move_op)) {
       ok_hash_ ^= zobrist_[done.move_op];

@@ -1,7 +1,8 @@
 // lincheck: checks a history written by the fault runner (tests/fault/fault_run.py) for
 // linearizability against a Redis string register, key by key.
 //
-//   lincheck [--expect linearizable|violation] [--max-seconds S] [--max-steps N] HISTORY
+//   lincheck [--expect linearizable|violation] [--max-seconds S] [--max-steps N]
+//            [--max-cache-mb M] HISTORY
 //
 // Exit status: 0 linearizable, 1 not linearizable, 3 undecided (search budget exhausted),
 // 2 bad usage or a malformed history. With --expect: 0 when the verdict is the expected one.
@@ -22,7 +23,7 @@ int usage(const char* why) {
   std::fprintf(stderr,
                "lincheck: %s\n"
                "usage: lincheck [--expect linearizable|violation] [--max-seconds S] "
-               "[--max-steps N] HISTORY\n",
+               "[--max-steps N] [--max-cache-mb M] HISTORY\n",
                why);
   return 2;
 }
@@ -49,6 +50,10 @@ int main(int argc, char** argv) {
       const char* v = value();
       if (!v || std::atoll(v) <= 0) return usage("--max-steps needs a positive number");
       opt.max_steps = static_cast<std::uint64_t>(std::atoll(v));
+    } else if (a == "--max-cache-mb") {
+      const char* v = value();
+      if (!v || std::atoll(v) <= 0) return usage("--max-cache-mb needs a positive number");
+      opt.max_cache_bytes = static_cast<std::size_t>(std::atoll(v)) << 20;
     } else if (a == "-h" || a == "--help") {
       return usage("help");
     } else if (!a.empty() && a[0] == '-') {
