@@ -16,7 +16,6 @@ namespace {
 constexpr std::string_view kMagic = "RAFTDSNP";
 constexpr std::uint32_t kVersion = 1;
 constexpr std::size_t kFixedSize = 44;  // magic .. body CRC
-constexpr std::size_t kBodyLenOffset = 32;
 // The header holds membership and a small context blob; anything this big is not ours.
 constexpr std::uint32_t kMaxHeaderSize = 64u << 20;
 constexpr std::size_t kWriteBuffer = 1 << 20;
@@ -24,6 +23,10 @@ constexpr std::size_t kWriteBuffer = 1 << 20;
 // Builds the header bytes, CRC included, for the given body length and CRC.
 std::string encode_header(const SnapshotHeader& h, std::uint64_t body_size,
                           std::uint32_t body_crc) {
+  if (h.context.size() > kMaxHeaderSize / 2) {
+    io::fatal(fmt::format("snapshot membership context of {} bytes is too large", h.context.size()),
+              snapshot_file_name(h.meta.index, h.meta.term));
+  }
   std::string out;
   out.append(kMagic);
   codec::put_u32(out, kVersion);
