@@ -126,6 +126,7 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
     log::log(to_log_level(level), "raft: {}", text);
   };
   node_ = std::make_unique<raft::Node>(rc, log_store);
+  persisted_hard_state_ = unsynced_hard_state_ = log_store.hard_state();
   applied_ = std::max(log_store.snapshot_meta().index, node_->status().applied);
 
   peer::TransportOptions to;
@@ -200,6 +201,9 @@ void RaftHost::on_tick() {
   expire_requests(now);
   if (stopping_ && (!is_leader() || now >= shutdown_deadline_ms_)) {
     stopped_ = true;
+    if (unsynced_hard_state_ != persisted_hard_state_) {
+      dir_.log().save(&unsynced_hard_state_, {});  // a clean stop restarts at its commit index
+    }
     transport_->stop();
     auto done = std::move(shutdown_done_);
     if (done) done();
@@ -232,6 +236,7 @@ void RaftHost::handle_ready() {
     } else {
       // One ReadIndex request for every read that arrived in this loop turn (thesis 6.4).
       const std::uint64_t ctx = next_read_ctx_++;
+      ++read_index_requests_;
       ReadBatch& batch = read_batches_[ctx];
       batch.reads = std::move(unsent_reads_);
       batch.deadline_ms = now_ms() + config_.request_timeout_ms;
@@ -259,9 +264,7 @@ void RaftHost::handle_ready() {
     if (rd.snapshot_chunk && !receive_snapshot_chunk(*rd.snapshot_chunk)) {
       node_->snapshot_rejected();
     }
-    if (rd.hard_state || !rd.entries.empty()) {
-      dir_.log().save(rd.hard_state ? &*rd.hard_state : nullptr, rd.entries);
-    }
+    persist(rd);
     // Votes and acks only once what they promise is durable (thesis 3.8).
     for (const raft::Message& m : rd.messages_after_persist) transport_->send(m);
 
@@ -278,6 +281,29 @@ void RaftHost::handle_ready() {
     node_->advance(rd);
   }
   run_confirmed_reads();
+  // A single voter that has applied its whole log serves reads from local state (see
+  // reads_need_confirmation); everything it appended is committed by its own vote.
+  const raft::Status st = node_->status();
+  local_reads_linearizable_ = st.role == raft::Role::kLeader && st.conf.voters.size() == 1 &&
+                              st.conf.voters.front() == config_.id && applied_ == st.last_index;
+}
+
+void RaftHost::persist(const raft::Ready& rd) {
+  if (rd.hard_state) unsynced_hard_state_ = *rd.hard_state;
+  if (rd.entries.empty()) {
+    // A change of the commit index alone need not be durable: it is only a cache of what a
+    // quorum holds, re-learned from the leader (or re-established by the next election) after a
+    // restart. Term and vote must be durable before any message depending on them leaves
+    // (thesis 3.8), so those are written at once. Skipping the commit-only write halves the
+    // fsyncs per batch: it rides along with the next append instead.
+    if (!rd.hard_state || (rd.hard_state->term == persisted_hard_state_.term &&
+                           rd.hard_state->vote == persisted_hard_state_.vote)) {
+      return;
+    }
+  }
+  const bool write_hs = unsynced_hard_state_ != persisted_hard_state_;
+  dir_.log().save(write_hs ? &unsynced_hard_state_ : nullptr, rd.entries);
+  persisted_hard_state_ = unsynced_hard_state_;
 }
 
 void RaftHost::apply_entry(const raft::Entry& e) {
@@ -529,7 +555,7 @@ void RaftHost::on_peer_state(raft::NodeId node, bool connected) {
 }
 
 bool RaftHost::reads_need_confirmation() const {
-  return config_.linearizable_reads;
+  return config_.linearizable_reads && !local_reads_linearizable_;
 }
 
 void RaftHost::submit_read(ReadFn run, Completion done) {
@@ -591,12 +617,15 @@ void RaftHost::info(std::string& out) const {
                  "raft_num_nodes:{}\r\n"
                  "raft_num_voting_nodes:{}\r\n"
                  "raft_pending_writes:{}\r\n"
-                 "raft_pending_reads:{}\r\n",
+                 "raft_pending_reads:{}\r\n"
+                 "raft_read_index_requests:{}\r\n"
+                 "raft_local_reads:{}\r\n",
                  config_.id, config_.cluster_id, role, st.hard_state.term, st.leader,
                  leader_client_addr(), st.hard_state.commit, applied_, st.last_index,
                  dir_.log().snapshot_meta().index, st.conf.voters.size() + st.conf.learners.size(),
                  st.conf.voters.size(), pending_writes_.size(),
-                 read_batches_.size() + confirmed_reads_.size() + unsent_reads_.size());
+                 read_batches_.size() + confirmed_reads_.size() + unsent_reads_.size(),
+                 read_index_requests_, local_reads_linearizable_ ? "yes" : "no");
   std::vector<raft::NodeId> members = st.conf.voters;
   members.insert(members.end(), st.conf.learners.begin(), st.conf.learners.end());
   std::sort(members.begin(), members.end());

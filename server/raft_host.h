@@ -76,6 +76,8 @@ class RaftHost final : public Proposer {
   void propose(std::string entry, Completion done) override;
   void submit_write(const CommandSpec& spec, Args args, std::string entry,
                     Completion done) override;
+  /// Linearizable reads need a ReadIndex round, except on a single voter: it is always the
+  /// leader and acknowledges a write only after applying it, so local state is never stale.
   bool reads_need_confirmation() const override;
   void submit_read(ReadFn run, Completion done) override;
   bool may_reap() const override { return is_leader(); }
@@ -107,6 +109,7 @@ class RaftHost final : public Proposer {
   void on_tick();
   void schedule_ready();
   void handle_ready();
+  void persist(const raft::Ready& rd);
   void apply_entry(const raft::Entry& e);
   void apply_conf_change(const raft::Entry& e);
   bool receive_snapshot_chunk(const raft::SnapshotChunk& chunk);
@@ -134,8 +137,11 @@ class RaftHost final : public Proposer {
 
   raft::SoftState soft_;
   raft::Index applied_ = 0;
+  raft::HardState persisted_hard_state_;           ///< what the log store holds
+  raft::HardState unsynced_hard_state_;            ///< newest from the core (commit may run ahead)
   std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
   bool ready_scheduled_ = false;
+  bool local_reads_linearizable_ = false;  ///< single voter, whole log applied
   bool stopping_ = false;
   bool stopped_ = false;
   std::function<void()> shutdown_done_;
@@ -146,6 +152,7 @@ class RaftHost final : public Proposer {
   std::map<std::uint64_t, ReadBatch> read_batches_;          ///< by read context, not yet confirmed
   std::multimap<raft::Index, PendingRead> confirmed_reads_;  ///< by read index
   std::uint64_t next_read_ctx_ = 1;
+  std::uint64_t read_index_requests_ = 0;             ///< ReadIndex rounds asked for (INFO)
   std::map<std::uint64_t, PendingForward> forwards_;  ///< by request id
   std::uint64_t next_forward_id_ = 1;
   std::unique_ptr<storage::IncomingSnapshot> incoming_snapshot_;
