@@ -265,6 +265,7 @@ void print_coverage(const SimStats& s) {
       "            %llu proposals (%llu accepted), %llu entries applied; %llu reads (%llu "
       "confirmed)\n"
       "            %llu transfers (%llu completed); %llu conf changes proposed, %llu applied\n"
+      "            %llu unreachable reports, %llu forced campaigns\n"
       "            %llu snapshots taken, %llu chunks received, %llu installed, %llu rejected "
       "as corrupt; %llu rejoins\n"
       "            %llu asynchronous disk writes (up to %llu queued on one disk)\n"
@@ -278,7 +279,8 @@ void print_coverage(const SimStats& s) {
       (unsigned long long)s.entries_applied, (unsigned long long)s.reads,
       (unsigned long long)s.reads_confirmed, (unsigned long long)s.transfers,
       (unsigned long long)s.transfers_completed, (unsigned long long)s.conf_changes_proposed,
-      (unsigned long long)s.conf_changes_applied, (unsigned long long)s.snapshots_taken,
+      (unsigned long long)s.conf_changes_applied, (unsigned long long)s.unreachable_reports,
+      (unsigned long long)s.forced_campaigns, (unsigned long long)s.snapshots_taken,
       (unsigned long long)s.snapshot_chunks, (unsigned long long)s.snapshots_installed,
       (unsigned long long)s.snapshots_rejected, (unsigned long long)s.rejoins,
       (unsigned long long)s.async_writes, (unsigned long long)s.max_disk_queue,

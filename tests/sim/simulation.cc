@@ -53,6 +53,8 @@ void SimStats::add(const SimStats& o) {
   reads_confirmed += o.reads_confirmed;
   transfers += o.transfers;
   transfers_completed += o.transfers_completed;
+  unreachable_reports += o.unreachable_reports;
+  forced_campaigns += o.forced_campaigns;
   conf_changes_proposed += o.conf_changes_proposed;
   conf_changes_applied += o.conf_changes_applied;
   snapshots_taken += o.snapshots_taken;
@@ -244,6 +246,7 @@ struct Params {
   double p_compact = 0.03;
   double p_corrupt_snapshot = 0;  ///< a received snapshot file reads back corrupt
   double p_async_host = 0;        ///< a host has an asynchronous disk
+  double p_campaign = 0;          ///< per step, Node::campaign() at a random node
   double p_disk_write = 0.5;      ///< per step, an asynchronous disk finishes its oldest write
 };
 
@@ -395,6 +398,7 @@ Simulation::Simulation(const SimOptions& options) : opt_(options), rng_(options.
                     : options.disk == SimOptions::Disk::kAsync ? 1.0
                                                                : kAsync[rng_.below(3)];
   p_.p_disk_write = rng_.chance(0.5) ? 0.3 : 0.7;
+  p_.p_campaign = rng_.chance(0.3) ? 0.005 : 0.0;
 
   for (int i = 1; i <= options.nodes; ++i) bootstrap_.voters.push_back(static_cast<NodeId>(i));
   committed_conf_ = bootstrap_;
@@ -490,6 +494,17 @@ void Simulation::step_chaos() {
   if (rng_.chance(p_.p_read)) client_read();
   if (rng_.chance(p_.p_transfer)) client_transfer();
   if (rng_.chance(p_.p_conf)) client_conf_change();
+  if (rng_.chance(p_.p_campaign)) {
+    // Node::campaign(): an operator (or a test) forces an election at a random node.
+    std::vector<Host*> up = live();
+    if (!up.empty()) {
+      Host* h = up[rng_.below(up.size())];
+      trace("admin: node {} campaigns now", h->id);
+      ++stats_.forced_campaigns;
+      h->node->campaign();
+      drain(*h);
+    }
+  }
   for (auto& [id, h] : hosts_) {
     while (!failed() && !h->disk.empty() && rng_.chance(p_.p_disk_write)) complete_disk_write(*h);
   }
@@ -511,14 +526,20 @@ void Simulation::heal_and_check_liveness() {
   net_.heal();
   net_.faults() = NetworkFaults{};
   trace("HEAL: network reliable, every member up ({})", describe(committed_conf_));
+  // Members run, and so do nodes whose add entry may still commit (a node added straight as a
+  // voter is part of the quorum as soon as its entry is appended, thesis 4.1).
+  auto keep = [&](NodeId id) {
+    auto it = pending_adds_.find(id);
+    return is_member(committed_conf_, id) ||
+           (it != pending_adds_.end() && it->second > committed_conf_index_);
+  };
   for (auto& [id, h] : hosts_) {
     h->armed = CrashPoint::kNone;
-    if (h->up() && !is_member(committed_conf_, id)) crash(*h, "not a member");
+    if (h->up() && !keep(id)) crash(*h, "not a member");
   }
   for (auto& [id, h] : hosts_) {
-    if (!h->up() && is_member(committed_conf_, id)) start(*h);
+    if (!h->up() && keep(id) && h->ever_started) start(*h);
   }
-  pending_adds_.clear();
   if (failed()) return;
 
   // Liveness 1: a leader within a bound (thesis 3.4: randomized timeouts make split votes rare).
@@ -683,6 +704,8 @@ void Simulation::rejoin_does_not_disrupt() {
     return;
   }
   for (Host* h : live()) {
+    // A node whose add entry never committed is no member: nobody talks to it.
+    if (!is_member(committed_conf_, h->id)) continue;
     if (h->node->term() != term) {
       violation(fmt::format("rejoin: node {} is at term {} after rejoining, leader {} at {}", h->id,
                             h->node->term(), lid, term));
@@ -765,6 +788,14 @@ void Simulation::deliver(InFlight& f) {
   if (dst == nullptr || !dst->up() || net_.blocked(m.from, m.to)) {
     trace("lost  #{} {}{}", f.seq, describe(m),
           dst == nullptr || !dst->up() ? " (destination down)" : " (link cut)");
+    // Sometimes the sender's transport notices the lost connection.
+    auto src = hosts_.find(m.from);
+    if (src != hosts_.end() && src->second->up() && rng_.chance(0.2)) {
+      trace("node {} transport: {} unreachable", m.from, m.to);
+      ++stats_.unreachable_reports;
+      src->second->node->report_unreachable(m.to);
+      drain(*src->second);
+    }
     return;
   }
   trace("deliver #{} {}", f.seq, describe(m));
@@ -891,7 +922,13 @@ void Simulation::client_transfer() {
     if (v != l->id) to.push_back(v);
   }
   if (to.empty()) return;
-  const NodeId target = to[rng_.below(to.size())];
+  NodeId target = to[rng_.below(to.size())];
+  if (rng_.chance(0.1)) {
+    // An operator mistake (itself, a learner, a non-member): the core must ignore it.
+    auto it = all_ids_.begin();
+    std::advance(it, static_cast<long>(rng_.below(all_ids_.size())));
+    target = *it;
+  }
   ++stats_.transfers;
   transfer_target_ = target;
   transfer_from_term_ = l->node->term();
@@ -907,7 +944,11 @@ void Simulation::client_conf_change() {
   const ConfState conf = l->node->status().conf;
   std::vector<ConfChange> options;
   for (NodeId id : all_ids_) {
-    if (!is_member(conf, id)) options.push_back({ConfChangeType::kAddLearner, id, {}});
+    if (!is_member(conf, id)) {
+      options.push_back({ConfChangeType::kAddLearner, id, {}});
+      // Straight in as a voter, without a learner phase: legal, if slower to catch up.
+      if (rng_.chance(0.2)) options.push_back({ConfChangeType::kAddVoter, id, {}});
+    }
   }
   for (NodeId id : conf.learners) {
     options.push_back({ConfChangeType::kAddVoter, id, {}});

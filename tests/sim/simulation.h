@@ -56,6 +56,7 @@ struct SimStats {
   std::uint64_t proposals = 0, proposals_accepted = 0, entries_applied = 0;
   std::uint64_t reads = 0, reads_confirmed = 0;
   std::uint64_t transfers = 0, transfers_completed = 0;
+  std::uint64_t unreachable_reports = 0, forced_campaigns = 0;
   std::uint64_t conf_changes_proposed = 0, conf_changes_applied = 0;
   std::uint64_t snapshots_taken = 0, snapshot_chunks = 0, snapshots_installed = 0;
   std::uint64_t snapshots_rejected = 0;   ///< by the host, after an injected disk corruption
