@@ -27,6 +27,7 @@ import json
 import os
 import random
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ from fault_cluster import FaultCluster, RespError, parse_info, wait_until  # noq
 # while clients run); raftd has no admin command for it yet, so no mix uses it.
 FAULTS = ["kill", "kill-leader", "pause", "pause-leader", "partition-random",
           "partition-leader-minority", "partition-leader-majority", "bridge", "crash-all",
-          "member"]
+          "wipe-all", "member"]
 MIXES = {
     "none": [],
     "kill": ["kill", "kill-leader"],
@@ -56,6 +57,8 @@ MIXES = {
     "crash": ["crash-all", "kill-leader"],
     "mixed": ["kill", "kill-leader", "pause", "pause-leader", "partition-random",
               "partition-leader-minority", "partition-leader-majority", "bridge", "crash-all"],
+    # Self-check of the whole pipeline: loses acknowledged writes on purpose (--expect violation).
+    "wipe-all": ["wipe-all"],
 }
 # Mixes in which a second fault may start while the first holds (say, a kill inside a partition).
 COMPOUND = {"mixed"}
@@ -336,6 +339,15 @@ class Nemesis(threading.Thread):
                 n.kill9()
             self.note("kill -9 every node")
             self.heals.append(("restart every node", lambda: self.restart(c.nodes)))
+        elif kind == "wipe-all":
+            # Not a fault raftd must survive: every node loses its disk. It certainly loses
+            # acknowledged writes, so a run with it must be found NOT linearizable.
+            for n in c.nodes:
+                self.expected_down.add(n)
+                n.kill9()
+                shutil.rmtree(n.data_dir, ignore_errors=True)
+            self.note("kill -9 every node and delete every data directory")
+            self.heals.append(("restart every node", lambda: self.restart(c.nodes)))
         elif kind == "member":
             membership_change(self, c)
         else:
@@ -365,10 +377,10 @@ class Nemesis(threading.Thread):
                     small = [leader] + others[:minority - 1]
                 else:
                     small = others[:minority]
+                how = " (%s%s)" % (how, leader.addr)
             big = [n for n in nodes if n not in small]
             c.partition(small, big)
-            self.note("partition %s: %s | %s" % (kind + (" " + how.strip() if how else ""),
-                                                 names(small), names(big)))
+            self.note("%s%s: %s | %s" % (kind, how, names(small), names(big)))
         self.heals.append(("heal %s" % kind, self.heal_network))
 
     def heal_network(self):
@@ -448,14 +460,20 @@ class Run:
             str(a.base_host)])
 
 
-def extra_args_for(binary):
-    """Short Raft ticks when this raftd has the flag, so elections fit in a short run."""
+def extra_args_for(binary, op_timeout):
+    """Short Raft ticks, so elections fit in a short run (0.5-1 s), and a request timeout below
+    the clients' socket timeout, so raftd's own -TIMEOUT replies get exercised too."""
     try:
         out = subprocess.run([binary, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, timeout=10).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return ["--tick-ms", "50"] if "--tick-ms" in out else []
+    args = []
+    if "--tick-ms" in out:
+        args += ["--tick-ms", "50"]
+    if "--request-timeout" in out:
+        args += ["--request-timeout", str(int(op_timeout * 1000 / 2))]
+    return args
 
 
 def settle(run, timeout):
@@ -556,11 +574,11 @@ def main():
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--keys", type=int, default=4)
     ap.add_argument("--max-ops", type=int, default=100000)
-    ap.add_argument("--op-timeout", type=float, default=2.0,
+    ap.add_argument("--op-timeout", type=float, default=3.0,
                     help="client socket timeout; an op without a reply by then is unknown")
-    ap.add_argument("--quiet", type=float, nargs=2, default=(1.0, 3.0), metavar=("MIN", "MAX"),
+    ap.add_argument("--quiet", type=float, nargs=2, default=(0.5, 2.5), metavar=("MIN", "MAX"),
                     help="seconds between faults")
-    ap.add_argument("--hold", type=float, nargs=2, default=(1.5, 4.0), metavar=("MIN", "MAX"),
+    ap.add_argument("--hold", type=float, nargs=2, default=(1.0, 3.5), metavar=("MIN", "MAX"),
                     help="seconds a fault lasts")
     ap.add_argument("--port", type=int, default=25950,
                     help="first client port; nodes use port+10*i and port+10*i+1 (25000-25999)")
@@ -573,6 +591,9 @@ def main():
     ap.add_argument("--out", help="directory for the run directory (default: the temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the run directory even on success")
     ap.add_argument("--lincheck", help="path of the lincheck binary")
+    ap.add_argument("--expect", choices=("linearizable", "violation"), default="linearizable",
+                    help="violation: the run passes only if the checker finds the history NOT "
+                    "linearizable (a self-check with --faults wipe-all)")
     args = ap.parse_args()
     if args.hard_timeout is None:
         args.hard_timeout = args.duration + 100 + args.keys * args.check_seconds
@@ -587,7 +608,7 @@ def main():
         tempfile.tempdir = args.out
     binary = os.environ.get("RAFTD_BIN") or os.path.join(REPO, "build", "bin", "raftd")
     cluster = FaultCluster(args.nodes, args.port, base_host=args.base_host, binary=binary,
-                           extra_args=extra_args_for(binary),
+                           extra_args=extra_args_for(binary, args.op_timeout),
                            name="fault-s%d-%s" % (args.seed, args.faults))
     run.cluster = cluster
     print("fault run: seed %d, %d nodes, faults %s, %.0f s, %d clients, %d keys; dir %s" % (
@@ -711,7 +732,12 @@ def execute(run, result):
                    "unknown": counts["unknown"], "faults": fault_total,
                    "fault_kinds": nemesis.counts, "verdict": verdict,
                    "unexpected": run.hist.unexpected, "workload_s": round(workload_s, 1)})
-    if verdict != "linearizable":
+    if args.expect == "violation":
+        if verdict != "NOT linearizable":
+            run.failures.append("self-check: the history should NOT be linearizable, but the "
+                                "checker says %s" % verdict)
+        run.failures = [f for f in run.failures if not f.startswith("final reads of")]
+    elif verdict != "linearizable":
         run.failures.append("history is %s (see the checker's explanation above)" % verdict)
     if counts["ok"] == 0:
         run.failures.append("no op succeeded: the run checked nothing")
