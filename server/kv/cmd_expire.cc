@@ -128,7 +128,9 @@ ReadHandler ttl_read(bool ms, bool absolute) {
     }
     std::int64_t ttl = absolute ? v->expire_at() : v->expire_at() - now_ms;
     if (ttl < 0) ttl = 0;
-    out.integer(ms ? ttl : (ttl + 500) / 1000);
+    // Rounded to seconds without overflowing near INT64_MAX (Redis gets the same digits).
+    out.integer(ms ? ttl
+                   : static_cast<std::int64_t>((static_cast<std::uint64_t>(ttl) + 500) / 1000));
   };
 }
 

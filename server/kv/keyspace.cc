@@ -10,7 +10,7 @@ namespace raftd {
 
 namespace {
 
-// Rough cost of one key beyond its bytes: the map node, the Value, allocator slack.
+// Rough cost of one key beyond its bytes: the node, the Value, the index entry, allocator slack.
 constexpr std::size_t kPerKeyOverhead = 80;
 constexpr std::uint64_t kMaxScanPos = (std::uint64_t{1} << 63) - 1;
 
@@ -19,8 +19,11 @@ constexpr std::uint64_t kMaxScanPos = (std::uint64_t{1} << 63) - 1;
   std::abort();
 }
 
-std::uint64_t scan_pos(std::string_view key) {
-  return key_hash(key) >> 1;
+// A key's SCAN position: its hash without the lowest bit, so every position fits a signed
+// 64-bit integer and position + 1 never wraps.
+template <class N>
+std::uint64_t scan_pos(const N& node) {
+  return node.hash >> 1;
 }
 
 }  // namespace
@@ -41,7 +44,7 @@ std::size_t Value::payload_bytes() const {
 }
 
 Keyspace::Keyspace()
-    : slots_(new SlotMap[kSlots]), nonempty_(kSlots / 64, 0), slot_expires_(kSlots, 0) {}
+    : slots_(new Slot[kSlots]), nonempty_(kSlots / 64, 0), slot_expires_(kSlots, 0) {}
 
 Keyspace::~Keyspace() = default;
 
@@ -62,36 +65,34 @@ KeyspaceStats Keyspace::stats() const {
 
 // ------------------------------------------------------------------------------------- reads
 
-const Keyspace::SlotMap::value_type* Keyspace::lookup(std::string_view key) const {
-  const HashedKey hk{key, key_hash(key)};
-  const SlotMap& map = slots_[slot_of(hk.hash)];
-  auto it = map.find(hk);
-  return it == map.end() ? nullptr : &*it;
+const Keyspace::Node* Keyspace::lookup(std::string_view key) const {
+  const std::uint64_t hash = key_hash(key);
+  return slots_[slot_of(hash)].find(key, hash);
 }
 
 const Value* Keyspace::find(std::string_view key, std::int64_t now_ms) const {
-  const auto* node = lookup(key);
+  const Node* node = lookup(key);
   if (node == nullptr) {
     ++misses_;
     return nullptr;
   }
-  if (node->second.expired_at(now_ms)) {
+  if (node->value.expired_at(now_ms)) {
     note_expired(key);
     ++misses_;
     return nullptr;
   }
   ++hits_;
-  return &node->second;
+  return &node->value;
 }
 
 const Value* Keyspace::peek(std::string_view key, std::int64_t now_ms) const {
-  const auto* node = lookup(key);
+  const Node* node = lookup(key);
   if (node == nullptr) return nullptr;
-  if (node->second.expired_at(now_ms)) {
+  if (node->value.expired_at(now_ms)) {
     note_expired(key);
     return nullptr;
   }
-  return &node->second;
+  return &node->value;
 }
 
 bool Keyspace::visible(std::string_view key, const Value& value, std::int64_t now_ms) const {
@@ -123,14 +124,11 @@ std::vector<std::string> Keyspace::sample_expired(std::int64_t now_ms, std::size
        visited < kSlots && out.size() < max_keys && examined < max_examined; ++visited) {
     const std::uint32_t slot = sweep_slot_;
     if (slot_expires_[slot] != 0) {
-      for (const auto& [key, value] : slots_[slot]) {
-        if (!value.has_expire()) continue;
+      slots_[slot].for_each([&](const Node& node) {
+        if (!node.value.has_expire() || out.size() >= max_keys) return;
         ++examined;
-        if (value.expired_at(now_ms)) {
-          out.push_back(key);
-          if (out.size() >= max_keys) break;
-        }
-      }
+        if (node.value.expired_at(now_ms)) out.push_back(node.key);
+      });
       // Stopped inside the slot: look at it again next time rather than skip its tail.
       if (out.size() >= max_keys) break;
     }
@@ -150,18 +148,16 @@ std::uint32_t Keyspace::next_nonempty_slot(std::uint32_t from) const {
   return static_cast<std::uint32_t>(word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits)));
 }
 
-void Keyspace::collect_slot(
-    std::uint32_t slot, std::uint64_t min_pos,
-    std::vector<std::pair<std::uint64_t, const SlotMap::value_type*>>& out) const {
+void Keyspace::collect_slot(std::uint32_t slot, std::uint64_t min_pos,
+                            std::vector<const Node*>& out) const {
   const std::size_t first = out.size();
-  for (const auto& node : slots_[slot]) {
-    const std::uint64_t pos = scan_pos(node.first);
-    if (pos >= min_pos) out.emplace_back(pos, &node);
-  }
+  slots_[slot].for_each([&](const Node& node) {
+    if (scan_pos(node) >= min_pos) out.push_back(&node);
+  });
   std::sort(out.begin() + static_cast<std::ptrdiff_t>(first), out.end(),
-            [](const auto& a, const auto& b) {
-              if (a.first != b.first) return a.first < b.first;
-              return a.second->first < b.second->first;
+            [](const Node* a, const Node* b) {
+              if (scan_pos(*a) != scan_pos(*b)) return scan_pos(*a) < scan_pos(*b);
+              return a->key < b->key;
             });
 }
 
@@ -172,7 +168,7 @@ std::uint64_t Keyspace::scan(std::uint64_t cursor, std::size_t count,
   std::uint64_t min_pos = cursor;
   std::uint32_t slot = static_cast<std::uint32_t>(cursor >> kPosShift);
   std::size_t taken = 0;
-  std::vector<std::pair<std::uint64_t, const SlotMap::value_type*>> buf;
+  std::vector<const Node*> buf;
   for (;;) {
     slot = next_nonempty_slot(slot);
     if (slot == kSlots) return 0;
@@ -181,14 +177,14 @@ std::uint64_t Keyspace::scan(std::uint64_t cursor, std::size_t count,
     collect_slot(slot, min_pos, buf);
     std::size_t i = 0;
     for (; i < buf.size() && taken < count; ++i, ++taken) {
-      out.emplace_back(buf[i].second->first, &buf[i].second->second);
+      out.emplace_back(buf[i]->key, &buf[i]->value);
     }
     // Keys sharing the last position go together: the next cursor starts past that position.
-    while (i > 0 && i < buf.size() && buf[i].first == buf[i - 1].first) {
-      out.emplace_back(buf[i].second->first, &buf[i].second->second);
+    while (i > 0 && i < buf.size() && scan_pos(*buf[i]) == scan_pos(*buf[i - 1])) {
+      out.emplace_back(buf[i]->key, &buf[i]->value);
       ++i;
     }
-    if (i < buf.size()) return buf[i - 1].first + 1;  // i > 0: count >= 1
+    if (i < buf.size()) return scan_pos(*buf[i - 1]) + 1;  // i > 0: count >= 1
     if (slot + 1 == kSlots) return 0;
     ++slot;
     min_pos = std::uint64_t{slot} << kPosShift;
@@ -197,12 +193,12 @@ std::uint64_t Keyspace::scan(std::uint64_t cursor, std::size_t count,
 }
 
 void Keyspace::for_each(const std::function<void(std::string_view, const Value&)>& f) const {
-  std::vector<std::pair<std::uint64_t, const SlotMap::value_type*>> buf;
+  std::vector<const Node*> buf;
   for (std::uint32_t slot = next_nonempty_slot(0); slot < kSlots;
        slot = next_nonempty_slot(slot + 1)) {
     buf.clear();
     collect_slot(slot, 0, buf);
-    for (const auto& [pos, node] : buf) f(node->first, node->second);
+    for (const Node* node : buf) f(node->key, node->value);
   }
 }
 
@@ -217,31 +213,35 @@ void Keyspace::on_slot_shrank(std::uint32_t slot) {
 }
 
 Keyspace::Ref Keyspace::find_for_write(std::string_view key, std::int64_t now_ms) {
-  const HashedKey hk{key, key_hash(key)};
-  const std::uint32_t slot = slot_of(hk.hash);
-  SlotMap& map = slots_[slot];
-  auto it = map.find(hk);
-  if (it == map.end()) return {};
-  if (it->second.expired_at(now_ms)) {
-    erase(Ref(&*it, slot));
+  const std::uint64_t hash = key_hash(key);
+  const std::uint32_t slot = slot_of(hash);
+  Node* node = slots_[slot].find(key, hash);
+  if (node == nullptr) return {};
+  if (node->value.expired_at(now_ms)) {
+    erase(Ref(node, slot));
     ++expired_keys_;
     return {};
   }
-  return Ref(&*it, slot);
+  return Ref(node, slot);
 }
 
 Keyspace::Ref Keyspace::add(std::string_view key, Value value) {
-  const std::uint32_t slot = slot_of(key_hash(key));
-  auto [it, inserted] = slots_[slot].try_emplace(std::string(key), std::move(value));
-  if (!inserted) die("insert of a key that exists", key);
+  const std::uint64_t hash = key_hash(key);
+  const std::uint32_t slot = slot_of(hash);
+  if (slots_[slot].find(key, hash) != nullptr) die("insert of a key that exists", key);
+  auto owned = std::make_unique<Node>();
+  owned->key.assign(key);
+  owned->value = std::move(value);
+  owned->hash = hash;
+  Node* node = slots_[slot].insert(std::move(owned));
   ++size_;
-  used_bytes_ += entry_bytes(it->first, it->second);
-  if (it->second.has_expire()) {
+  used_bytes_ += entry_bytes(node->key, node->value);
+  if (node->value.has_expire()) {
     ++expires_;
     ++slot_expires_[slot];
   }
   on_slot_grew(slot);
-  return Ref(&*it, slot);
+  return Ref(node, slot);
 }
 
 Keyspace::Ref Keyspace::insert_string(std::string_view key, std::string_view value,
@@ -261,31 +261,31 @@ Keyspace::Ref Keyspace::insert_hash(std::string_view key) {
 }
 
 bool Keyspace::erase(std::string_view key) {
-  const HashedKey hk{key, key_hash(key)};
-  const std::uint32_t slot = slot_of(hk.hash);
-  auto it = slots_[slot].find(hk);
-  if (it == slots_[slot].end()) return false;
-  erase(Ref(&*it, slot));
+  const std::uint64_t hash = key_hash(key);
+  const std::uint32_t slot = slot_of(hash);
+  Node* node = slots_[slot].find(key, hash);
+  if (node == nullptr) return false;
+  erase(Ref(node, slot));
   return true;
 }
 
 void Keyspace::erase(Ref ref) {
-  SlotMap& map = slots_[ref.slot_];
-  const std::string_view key = ref.node_->first;
-  auto it = map.find(HashedKey{key, key_hash(key)});
-  if (it == map.end() || &*it != ref.node_) die("erase through a stale Ref", key);
+  Node* node = ref.node_;
+  if (slots_[ref.slot_].find(node->key, node->hash) != node) {
+    die("erase through a stale Ref", node->key);
+  }
   --size_;
-  used_bytes_ -= entry_bytes(it->first, it->second);
-  if (it->second.has_expire()) {
+  used_bytes_ -= entry_bytes(node->key, node->value);
+  if (node->value.has_expire()) {
     --expires_;
     --slot_expires_[ref.slot_];
   }
-  map.erase(it);
+  slots_[ref.slot_].remove(node);  // frees the node
   on_slot_shrank(ref.slot_);
 }
 
 void Keyspace::clear() {
-  for (std::size_t i = 0; i < kSlots; ++i) SlotMap().swap(slots_[i]);  // frees bucket arrays too
+  for (std::size_t i = 0; i < kSlots; ++i) slots_[i].clear();
   std::fill(nonempty_.begin(), nonempty_.end(), 0);
   std::fill(slot_expires_.begin(), slot_expires_.end(), 0);
   size_ = 0;
@@ -295,7 +295,7 @@ void Keyspace::clear() {
 }
 
 void Keyspace::set_string(Ref ref, std::string_view value) {
-  Value& v = ref.node_->second;
+  Value& v = ref.node_->value;
   used_bytes_ -= v.payload_bytes();
   v.type_ = ValueType::kString;
   v.hash_.reset();
@@ -304,7 +304,7 @@ void Keyspace::set_string(Ref ref, std::string_view value) {
 }
 
 std::size_t Keyspace::append(Ref ref, std::string_view tail) {
-  Value& v = ref.node_->second;
+  Value& v = ref.node_->value;
   if (!v.is_string()) die("append to a non-string", ref.key());
   v.str_.append(tail);
   used_bytes_ += tail.size();
@@ -312,7 +312,7 @@ std::size_t Keyspace::append(Ref ref, std::string_view tail) {
 }
 
 std::size_t Keyspace::set_range(Ref ref, std::size_t offset, std::string_view bytes) {
-  Value& v = ref.node_->second;
+  Value& v = ref.node_->value;
   if (!v.is_string()) die("setrange on a non-string", ref.key());
   used_bytes_ -= v.payload_bytes();
   if (v.str_.size() < offset + bytes.size()) v.str_.resize(offset + bytes.size(), '\0');
@@ -322,7 +322,7 @@ std::size_t Keyspace::set_range(Ref ref, std::size_t offset, std::string_view by
 }
 
 bool Keyspace::hash_set(Ref ref, std::string_view field, std::string_view value) {
-  Value& v = ref.node_->second;
+  Value& v = ref.node_->value;
   if (!v.is_hash()) die("hash_set on a non-hash", ref.key());
   used_bytes_ -= v.payload_bytes();
   const bool added = v.hash_->set(field, value);
@@ -331,7 +331,7 @@ bool Keyspace::hash_set(Ref ref, std::string_view field, std::string_view value)
 }
 
 bool Keyspace::hash_erase(Ref ref, std::string_view field) {
-  Value& v = ref.node_->second;
+  Value& v = ref.node_->value;
   if (!v.is_hash()) die("hash_erase on a non-hash", ref.key());
   used_bytes_ -= v.payload_bytes();
   const bool removed = v.hash_->erase(field);
@@ -340,7 +340,7 @@ bool Keyspace::hash_erase(Ref ref, std::string_view field) {
 }
 
 void Keyspace::set_expire(Ref ref, std::int64_t expire_at) {
-  Value& v = ref.node_->second;
+  Value& v = ref.node_->value;
   const bool had = v.has_expire();
   v.expire_at_ = expire_at < 0 ? kNoExpire : expire_at;
   const bool has = v.has_expire();
@@ -354,24 +354,26 @@ void Keyspace::set_expire(Ref ref, std::int64_t expire_at) {
 }
 
 Keyspace::Ref Keyspace::rename(Ref src, std::string_view dst) {
-  SlotMap& from = slots_[src.slot_];
-  const std::string_view src_key = src.node_->first;
-  auto it = from.find(HashedKey{src_key, key_hash(src_key)});
-  if (it == from.end() || &*it != src.node_) die("rename through a stale Ref", src_key);
-  const bool volatile_key = it->second.has_expire();
-  used_bytes_ -= it->first.size();
-  auto node = from.extract(it);  // moves the value without copying it
+  Node* node = src.node_;
+  if (slots_[src.slot_].find(node->key, node->hash) != node) {
+    die("rename through a stale Ref", node->key);
+  }
+  const std::uint64_t hash = key_hash(dst);
+  const std::uint32_t slot = slot_of(hash);
+  if (slots_[slot].find(dst, hash) != nullptr) die("rename onto a key that exists", dst);
+  const bool volatile_key = node->value.has_expire();
+  used_bytes_ -= node->key.size();
+  std::unique_ptr<Node> owned = slots_[src.slot_].remove(node);  // the value is not copied
   if (volatile_key) --slot_expires_[src.slot_];
   on_slot_shrank(src.slot_);
 
-  node.key() = std::string(dst);
-  const std::uint32_t slot = slot_of(key_hash(dst));
-  auto result = slots_[slot].insert(std::move(node));
-  if (!result.inserted) die("rename onto a key that exists", dst);
+  owned->key.assign(dst);
+  owned->hash = hash;
+  node = slots_[slot].insert(std::move(owned));
   used_bytes_ += dst.size();
   if (volatile_key) ++slot_expires_[slot];
   on_slot_grew(slot);
-  return Ref(&*result.position, slot);
+  return Ref(node, slot);
 }
 
 }  // namespace raftd

@@ -11,10 +11,10 @@
 // One rule everywhere: a key is expired at `now` iff expire_at <= now.
 //
 // Layout: keys are spread by a stable 64-bit hash (key_hash.h) over kSlots fixed slots, each its
-// own hash map. That gives SCAN an integer cursor with Redis's guarantee (see scan()), keeps
-// rehashing pauses small (one slot rehashes at a time), and leaves room for a copy-on-write
-// snapshot per slot later. Every order that reaches a client (KEYS, SCAN) is "by scan position,
-// then by key": the same on every node holding the same content.
+// own open-addressing index (slot_table.h). That gives SCAN an integer cursor with Redis's
+// guarantee (see scan()), keeps rehashing pauses small (one slot rehashes at a time), and leaves
+// room for a copy-on-write snapshot per slot later. Every order that reaches a client (KEYS, SCAN)
+// is "by scan position, then by key": the same on every node holding the same content.
 #pragma once
 
 #include <cstddef>
@@ -24,12 +24,12 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "server/kv/hash_value.h"
 #include "server/kv/key_hash.h"
+#include "server/kv/slot_table.h"
 
 namespace raftd {
 
@@ -80,22 +80,8 @@ struct KeyspaceStats {
 };
 
 class Keyspace {
-  struct HashedKey {  // a lookup key with its hash computed once (slot choice + map probe)
-    std::string_view key;
-    std::uint64_t hash;
-  };
-  struct Hasher {
-    using is_transparent = void;
-    std::size_t operator()(const std::string& k) const noexcept { return key_hash(k); }
-    std::size_t operator()(const HashedKey& k) const noexcept { return k.hash; }
-  };
-  struct Equal {
-    using is_transparent = void;
-    bool operator()(const std::string& a, const std::string& b) const noexcept { return a == b; }
-    bool operator()(const HashedKey& a, const std::string& b) const noexcept { return a.key == b; }
-    bool operator()(const std::string& a, const HashedKey& b) const noexcept { return a == b.key; }
-  };
-  using SlotMap = std::unordered_map<std::string, Value, Hasher, Equal>;
+  using Node = KeyNode<Value>;
+  using Slot = SlotTable<Value>;
 
  public:
   static constexpr unsigned kSlotBits = 14;
@@ -110,14 +96,14 @@ class Keyspace {
    public:
     Ref() = default;
     explicit operator bool() const { return node_ != nullptr; }
-    std::string_view key() const { return node_->first; }
-    const Value& value() const { return node_->second; }
-    const Value* operator->() const { return &node_->second; }
+    std::string_view key() const { return node_->key; }
+    const Value& value() const { return node_->value; }
+    const Value* operator->() const { return &node_->value; }
 
    private:
     friend class Keyspace;
-    Ref(SlotMap::value_type* node, std::uint32_t slot) : node_(node), slot_(slot) {}
-    SlotMap::value_type* node_ = nullptr;
+    Ref(Node* node, std::uint32_t slot) : node_(node), slot_(slot) {}
+    Node* node_ = nullptr;
     std::uint32_t slot_ = 0;
   };
 
@@ -200,17 +186,16 @@ class Keyspace {
   static constexpr unsigned kPosShift = 63 - kSlotBits;  // scan position -> slot
   static std::size_t entry_bytes(std::string_view key, const Value& value);
 
-  const SlotMap::value_type* lookup(std::string_view key) const;
+  const Node* lookup(std::string_view key) const;
   Ref add(std::string_view key, Value value);
   void note_expired(std::string_view key) const;
   void on_slot_grew(std::uint32_t slot);
   void on_slot_shrank(std::uint32_t slot);
   std::uint32_t next_nonempty_slot(std::uint32_t from) const;  // kSlots if none
   /// Entries of `slot` with scan position >= min_pos, sorted by (position, key).
-  void collect_slot(std::uint32_t slot, std::uint64_t min_pos,
-                    std::vector<std::pair<std::uint64_t, const SlotMap::value_type*>>& out) const;
+  void collect_slot(std::uint32_t slot, std::uint64_t min_pos, std::vector<const Node*>& out) const;
 
-  std::unique_ptr<SlotMap[]> slots_;
+  std::unique_ptr<Slot[]> slots_;
   std::vector<std::uint64_t> nonempty_;      // bitmap over slots: skip empty ones in O(1)
   std::vector<std::uint32_t> slot_expires_;  // keys with expiry per slot, for the sweep
   std::size_t size_ = 0;
