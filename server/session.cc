@@ -200,13 +200,15 @@ void Session::process_input() {
 
 void Session::execute(const resp::Command& command) {
   const Args args(command.args.data(), command.args.size());
+  dispatching_write_ = dispatcher_.is_write(args);
   if (pending_.empty()) {
     resp::Writer out(out_);
     dispatcher_.dispatch(*this, args, batch_now_ms_, out);
     return;
   }
-  if (parked_ == 0 && dispatcher_.is_write(args)) {
-    // Only writes are in flight ahead: propose now, the log keeps the order.
+  if (parked_ == 0 && deferred_reads_ == 0 && dispatching_write_) {
+    // Only writes are in flight ahead: propose now, the log keeps the order. (Behind a read
+    // waiting for its ReadIndex, a write could be applied before the read runs: it parks.)
     scratch_.clear();
     resp::Writer out(scratch_);
     if (dispatcher_.dispatch(*this, args, batch_now_ms_, out) == Dispatcher::Outcome::kReplied) {
@@ -232,6 +234,8 @@ Proposer::Completion Session::defer_reply() {
     seq = pending_base_ + pending_.size();
     pending_.emplace_back();
   }
+  pending_[seq - pending_base_].write = dispatching_write_;
+  if (!dispatching_write_) ++deferred_reads_;
   if (deferred_++ == 0) self_ = shared_from_this();
   // Two words, trivially copyable: std::function keeps it inline, no allocation per write.
   return [self = this, seq](std::string_view reply) { self->complete(seq, reply); };
@@ -245,6 +249,7 @@ void Session::complete(std::uint64_t seq, std::string_view reply) {
                  info().id, seq, pending_base_, pending_.size());
       std::abort();
     }
+    if (!pending_[seq - pending_base_].write) --deferred_reads_;
     if (seq == pending_base_ && !advancing_) {
       out_.append(reply);  // the oldest slot (always, on a single node): no need to park it
       pending_.pop_front();
@@ -288,9 +293,11 @@ void Session::advance() {
       break;
     }
     // A parked command runs once everything before it has finished; a parked write may also run
-    // while only writes are in flight ahead of it.
-    const std::vector<std::string_view> views(pending_[p].args.begin(), pending_[p].args.end());
-    if (p != 0 && !dispatcher_.is_write(views)) break;
+    // while only writes are in flight ahead of it (every deferred slot is before p).
+    if (p != 0) {
+      const std::vector<std::string_view> views(pending_[p].args.begin(), pending_[p].args.end());
+      if (deferred_reads_ != 0 || !dispatcher_.is_write(views)) break;
+    }
     // Replies of parked commands wait for the output to drain, like input does.
     if (out_.size() + sending_.size() > server().config.client_output_pause) break;
     run_parked(p);
@@ -306,6 +313,7 @@ void Session::run_parked(std::size_t index) {
   --parked_;
   running_seq_ = pending_base_ + index;
   running_parked_ = true;
+  dispatching_write_ = dispatcher_.is_write(views);
   scratch_.clear();
   resp::Writer out(scratch_);
   const Dispatcher::Outcome outcome =
@@ -427,6 +435,7 @@ void Session::close(std::string_view why) {
   pending_.clear();
   pending_bytes_ = 0;
   parked_ = 0;
+  deferred_reads_ = 0;
   out_.clear();
 }
 

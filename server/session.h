@@ -10,8 +10,8 @@
 // Order: each command gets the next slot of `pending_`. With nothing pending, a command runs
 // at once and its reply goes straight into the output buffer (the single-node path: writes
 // complete inside propose()). Once a write is waiting for its log entry to be applied (Raft),
-//   - a following write is proposed at once: the log keeps writes in command order, so
-//     pipelined writes still share group commits;
+//   - a following write is proposed at once, unless a read is waiting ahead of it: the log
+//     keeps writes in command order, so pipelined writes still share group commits;
 //   - any other command is parked (its arguments copied) and runs only when every slot before
 //     it has completed, so it sees the connection's earlier writes, as with Redis; commands
 //     after a parked one park too.
@@ -68,6 +68,7 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
     SlotState state = SlotState::kDeferred;
     std::string reply;
     std::vector<std::string> args;  ///< a parked command
+    bool write = false;             ///< a deferred write (else a deferred read: ReadIndex)
   };
 
   /// Reads what the socket holds and runs it, until it would block; then waits for readiness.
@@ -111,6 +112,8 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   std::uint64_t pending_base_ = 0;  // slot number of pending_.front()
   std::size_t deferred_ = 0;        // completions handed out and not yet called
   std::size_t parked_ = 0;          // slots in state kParked
+  std::size_t deferred_reads_ = 0;  // deferred slots that are reads (writes must not pass them)
+  bool dispatching_write_ = false;  // the command being dispatched is a write
   std::size_t pending_bytes_ = 0;   // sum of weight() over pending_
   std::uint64_t running_seq_ = 0;   // slot of the parked command being run
   bool running_parked_ = false;     // defer_reply() fills slot running_seq_

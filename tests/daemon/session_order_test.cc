@@ -36,31 +36,46 @@ constexpr auto kDeadline = std::chrono::seconds(10);
 
 /// Holds proposals the way a Raft leader does until they commit: entries are applied in
 /// proposal order when the test releases them, and their completions may run in any order.
+/// With confirm_reads, reads wait too (as for a ReadIndex), and on release they run only after
+/// every held write was applied - the worst order a host may pick.
 class HeldProposer final : public Proposer {
  public:
   explicit HeldProposer(StateMachine& sm) : sm_(sm) {}
 
   void propose(std::string entry, Completion done) override {
-    held_.push_back({std::move(entry), std::move(done)});
+    held_.push_back({std::move(entry), nullptr, std::move(done)});
   }
+  bool reads_need_confirmation() const override { return confirm_reads_; }
+  void submit_read(ReadFn run, Completion done) override {
+    held_.push_back({{}, std::move(run), std::move(done)});
+  }
+  void set_confirm_reads(bool on) { confirm_reads_ = on; }
   std::size_t held() const { return held_.size(); }
 
-  /// Applies every held entry in log order, then runs the completions, last first.
+  /// Applies every held write in log order, then runs the held reads, then calls the
+  /// completions, last first.
   void release_all_reversed() {
     std::vector<Held> batch;
     batch.swap(held_);
     std::vector<std::string> replies(batch.size());
-    for (std::size_t i = 0; i < batch.size(); ++i) sm_.apply(batch[i].entry, replies[i]);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].read) sm_.apply(batch[i].entry, replies[i]);
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].read) batch[i].read(replies[i]);
+    }
     for (std::size_t i = batch.size(); i-- > 0;) batch[i].done(replies[i]);
   }
 
  private:
   struct Held {
     std::string entry;
+    ReadFn read;  // set for a read
     Completion done;
   };
   StateMachine& sm_;
   std::vector<Held> held_;
+  bool confirm_reads_ = false;
 };
 
 /// raftd's server on its own thread, with the held proposer.
@@ -294,6 +309,31 @@ TEST_CASE("commands parked behind a pending write are bounded like output") {
   for (int i = 0; i < kGets; ++i) expected += "$1\r\n1\r\n";
   CHECK(c.read(expected.size()) == expected);
   sender.join();
+}
+
+TEST_CASE("a write never overtakes a read waiting for confirmation (ReadIndex)") {
+  Fixture f;
+  f.on_loop([&] { f.proposer().set_confirm_reads(true); });
+  Client c;
+  c.send("SET a 1\r\n");
+  REQUIRE(f.wait_loop([&] { return f.proposer().held() == 1; }));
+  f.on_loop([&] { f.proposer().release_all_reversed(); });
+  CHECK(c.read(5) == "+OK\r\n");
+
+  c.send("GET a\r\nSET a 2\r\nGET a\r\n");
+  // GET a waits for confirmation; SET a 2 must not be proposed before it has run, or the
+  // GET could see 2. The parked SET shows in the client's buffered bytes.
+  REQUIRE(f.wait_loop([&] {
+    return f.proposer().held() == 1 && f.state().clients.size() == 1 &&
+           f.state().clients.begin()->second->output_buffer_used() > 0;
+  }));
+  f.on_loop([&] { f.proposer().release_all_reversed(); });  // GET a -> 1; SET a 2 proposed
+  REQUIRE(f.wait_loop([&] { return f.proposer().held() == 1; }));
+  f.on_loop([&] { f.proposer().release_all_reversed(); });  // SET a 2 -> OK; GET a waits
+  REQUIRE(f.wait_loop([&] { return f.proposer().held() == 1; }));
+  f.on_loop([&] { f.proposer().release_all_reversed(); });  // GET a -> 2
+  const std::string expected = "$1\r\n1\r\n+OK\r\n$1\r\n2\r\n";
+  CHECK(c.read(expected.size()) == expected);
 }
 
 }  // namespace

@@ -107,20 +107,45 @@ def test_data_dir_created_and_log_file():
         check_eq(code, 0, "exit code after SIGTERM")
         lines = open(log).read().splitlines()
         check(lines, "log file is empty")
-        pattern = re.compile(
-            r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) \[n1\] .+")
+        # Timestamp, level, then the node (and once known its term and role) in brackets.
+        pattern = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) "
+                             r"\[n\d+( t\d+ \w+)?\] .+")
         for line in lines:
             check(pattern.fullmatch(line), f"log line format: {line!r}")
         check(any("serving clients on 127.0.0.1:" in l for l in lines), "startup line")
         check(any("received SIGTERM" in l for l in lines), "shutdown line")
 
 
-def test_ensemble_is_validated_and_accepted():
-    args = ["-e", f"127.0.0.1:{BASE + 6},2/127.0.0.1:{BASE + 8}", "-i", "1"]
+def test_ensemble_of_one_serves():
+    # An ensemble naming only this node is a one-voter cluster: it elects itself and serves.
+    args = ["-e", f"7/127.0.0.1:{BASE + 6}", "-i", "7"]
     with Daemon(BINARY, BASE + 6, args) as d:
-        check_eq(d.cli("CONFIG", "GET", "ensemble"),
-                 f"ensemble\n127.0.0.1:{BASE + 6},2/127.0.0.1:{BASE + 8}\n", "ensemble")
-        wait_until(lambda: "clustering is not available yet" in d.log(), what="ensemble warning")
+        check_eq(d.cli("CONFIG", "GET", "ensemble"), f"ensemble\n7/127.0.0.1:{BASE + 6}\n",
+                 "ensemble")
+        check_eq(d.cli("CONFIG", "GET", "id"), "id\n7\n", "id")
+        wait_until(lambda: d.cli("SET", "k", "v") == "OK\n", what="a write to succeed")
+        check_eq(d.cli("GET", "k"), "v\n", "read back")
+
+
+def test_shipped_config_lists_every_option():
+    # conf/raftd.conf lists every setting of --help, each with --help's default.
+    helptext = run("--help").stdout
+    defaults = {}
+    for m in re.finditer(r"^  (?:-\w \[ )?--([\w-]+)(?: \])?(?: [^ (]+)?(?: \(=([^)]*)\))?",
+                         helptext, re.M):
+        name, default = m.group(1), m.group(2) or ""
+        if name not in ("help", "version", "config"):
+            defaults[name] = default
+    check(len(defaults) >= 12, f"parsed too few options from --help: {defaults}")
+    conf = {}
+    with open(os.path.join(repo_root(), "conf", "raftd.conf")) as f:
+        for line in f:
+            if line.strip() and not line.lstrip().startswith("#"):
+                key, _, value = line.partition("=")
+                conf[key.strip()] = value.strip()
+    check_eq(sorted(conf), sorted(defaults), "options in conf/raftd.conf")
+    for name, default in defaults.items():
+        check_eq(conf[name], default, f"default of {name} in conf/raftd.conf")
 
 
 def test_port_in_use_fails_cleanly():
@@ -137,6 +162,7 @@ run_tests([
     ("shipped_config_file_loads", test_shipped_config_file_loads),
     ("command_line_overrides_config_file", test_command_line_overrides_config_file),
     ("data_dir_created_and_log_file", test_data_dir_created_and_log_file),
-    ("ensemble_is_validated_and_accepted", test_ensemble_is_validated_and_accepted),
+    ("ensemble_of_one_serves", test_ensemble_of_one_serves),
+    ("shipped_config_lists_every_option", test_shipped_config_lists_every_option),
     ("port_in_use_fails_cleanly", test_port_in_use_fails_cleanly),
 ])
