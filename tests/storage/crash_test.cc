@@ -32,10 +32,10 @@ bool same(const raft::Storage& a, const raft::Storage& b) {
   return ea == eb;
 }
 
-// Reads "ok N" lines; returns the highest N seen.
-std::uint64_t read_reports(storage_test::Child& child, std::uint64_t until,
+// Reads "ok N" lines following report `seen` until N reaches `until`, the pipe closes, or the
+// deadline passes; returns the highest N seen.
+std::uint64_t read_reports(storage_test::Child& child, std::uint64_t seen, std::uint64_t until,
                            std::chrono::steady_clock::time_point deadline) {
-  std::uint64_t seen = 0;
   while (seen < until) {
     const auto line = child.read_line(deadline);
     if (!line) break;
@@ -62,7 +62,7 @@ TEST_CASE("SIGKILL during appends loses nothing that was reported durable", "[cr
     {
       storage_test::Child child({"crash-append", tmp.path(), std::to_string(seed)});
       const auto deadline = std::chrono::steady_clock::now() + kDeadline;
-      reported = read_reports(child, kill_after, deadline);
+      reported = read_reports(child, 0, kill_after, deadline);
       REQUIRE(reported == kill_after);
       child.kill();
       const int status = child.wait();
@@ -70,8 +70,8 @@ TEST_CASE("SIGKILL during appends loses nothing that was reported durable", "[cr
       REQUIRE(WIFSIGNALED(status));
       REQUIRE(WTERMSIG(status) == SIGKILL);
       // Reports already in the pipe when it died count too.
-      reported += read_reports(child, UINT64_MAX,
-                               std::chrono::steady_clock::now() + std::chrono::seconds(10));
+      reported = read_reports(child, reported, UINT64_MAX,
+                              std::chrono::steady_clock::now() + std::chrono::seconds(10));
     }
     total_ops += reported;
 
