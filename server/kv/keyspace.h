@@ -13,8 +13,10 @@
 // Layout: keys are spread by a stable 64-bit hash (key_hash.h) over kSlots fixed slots, each its
 // own open-addressing index (slot_table.h). That gives SCAN an integer cursor with Redis's
 // guarantee (see scan()), keeps rehashing pauses small (one slot rehashes at a time), and leaves
-// room for a copy-on-write snapshot per slot later. Every order that reaches a client (KEYS, SCAN)
-// is "by scan position, then by key": the same on every node holding the same content.
+// room for snapshots that do not stop the node: share every slot and copy one only when a write
+// touches it, or fork() and let the child serialize in for_each() order; either way the map stays
+// behind this class. Every order that reaches a client (KEYS, SCAN) is "by scan position, then by
+// key": the same on every node holding the same content.
 #pragma once
 
 #include <cstddef>

@@ -125,3 +125,73 @@ TEST_CASE("the harness drives writes through prepare, the log and apply") {
 }
 
 }  // namespace raftd::test
+
+namespace raftd::test {
+
+TEST_CASE("random arguments to every command never break the keyspace or the replicas") {
+  const std::vector<std::string> pool = {"k1",
+                                         "k2",
+                                         "h1",
+                                         "",
+                                         "0",
+                                         "1",
+                                         "-1",
+                                         "7",
+                                         "100",
+                                         "9223372036854775807",
+                                         "-9223372036854775808",
+                                         "9223372036854775808",
+                                         "abc",
+                                         "1.5",
+                                         "inf",
+                                         "-inf",
+                                         "nan",
+                                         "1e308",
+                                         "EX",
+                                         "PX",
+                                         "EXAT",
+                                         "PXAT",
+                                         "NX",
+                                         "XX",
+                                         "GT",
+                                         "LT",
+                                         "GET",
+                                         "KEEPTTL",
+                                         "PERSIST",
+                                         "SYNC",
+                                         "ASYNC",
+                                         "COUNT",
+                                         "MATCH",
+                                         "TYPE",
+                                         "string",
+                                         "hash",
+                                         "*",
+                                         "k*",
+                                         "[",
+                                         "\\",
+                                         "f1",
+                                         "f2"};
+  std::mt19937_64 rng(5);
+  Harness h;
+  std::vector<std::string> names;
+  for (const auto& [name, spec] : h.table().all()) names.push_back(name);
+  for (int i = 0; i < 30000; ++i) {
+    h.now += static_cast<std::int64_t>(rng() % 500);
+    std::vector<std::string> args = {names[rng() % names.size()]};
+    const std::size_t extra = rng() % 6;
+    for (std::size_t j = 0; j < extra; ++j) args.push_back(pool[rng() % pool.size()]);
+    const std::string reply = h.run(args);
+    REQUIRE_FALSE(reply.empty());
+    REQUIRE(std::string("+-:$*").find(reply[0]) != std::string::npos);
+  }
+  CommandTable t;
+  register_kv_commands(t);
+  StateMachine replica(t);
+  std::string reply;
+  for (const auto& e : h.entries) replica.apply(e, reply);
+  CHECK(dump(replica.keyspace()) == dump(h.keyspace()));
+  CHECK(replica.keyspace().stats().used_bytes == h.keyspace().stats().used_bytes);
+  CHECK(replica.keyspace().stats().expires == h.keyspace().stats().expires);
+}
+
+}  // namespace raftd::test
