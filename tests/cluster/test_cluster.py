@@ -212,6 +212,27 @@ def case_sigterm_handoff(c):
     assert new.call("SET", "y", "2") == "OK"
 
 
+def case_stale_reads(c):
+    leader = c.leader()
+    assert leader.call("SET", "s", "1") == "OK"
+    follower = next(n for n in c.nodes if n is not leader)
+    wait_until(lambda: follower.call("GET", "s") == b"1", 10, "the follower to apply 's'")
+    others = [n for n in c.nodes if n is not follower]
+    c.partition([follower], others)
+    # Stale mode serves local state without a round trip, even cut off from the leader...
+    assert follower.call("GET", "s") == b"1"
+    assert leader.call("SET", "s", "2") == "OK"  # the majority goes on
+    assert follower.call("GET", "s") == b"1"     # ...which is why it is opt-in: this is stale
+    # ...while writes still need the leader, and say so.
+    try:
+        follower.call("SET", "t", "1", timeout=30)
+        raise AssertionError("a partitioned follower accepted a write")
+    except RespError as e:
+        assert str(e).split(" ")[0] in ("TIMEOUT", "CLUSTERDOWN"), str(e)
+    c.heal()
+    wait_until(lambda: follower.call("GET", "s") == b"2", 15, "the follower to catch up")
+
+
 CASES = {
     "replication": (case_replication, []),
     "redirect": (case_redirect, ["--follower-writes", "redirect"]),
@@ -220,6 +241,7 @@ CASES = {
     "full_restart": (case_full_restart, []),
     "expiry": (case_expiry, []),
     "sigterm_handoff": (case_sigterm_handoff, []),
+    "stale_reads": (case_stale_reads, ["--read-consistency", "stale"]),
 }
 
 
