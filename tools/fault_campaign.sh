@@ -7,7 +7,8 @@
 #
 # Env: DURATION (30 s of workload per run), NODES ("3 5"), MIXES (every mix but none),
 #      CLIENTS (8), KEYS (4), PORT (25950), BASE_HOST (200), OUT (/tmp/raftd-fault-campaign-<time>),
-#      RAFTD_BIN (build/bin/raftd), LINCHECK_BIN (build/bin/lincheck).
+#      RAFTD_BIN (build/bin/raftd), LINCHECK_BIN (build/bin/lincheck), EXTRA_ARGS (more
+#      fault_run.py flags for every run, e.g. "--redirect --quiet 0.2 1 --hold 0.3 1.5").
 # Runs one at a time on one port range, so it can share the machine with ctest's fault runs
 # (which use 25000-25949 and 127.0.0.101-195). Needs root for iptables.
 set -uo pipefail
@@ -41,9 +42,10 @@ for seed in $(seq "$FIRST" "$LAST"); do
   i=$((i + 1))
   log="$OUT/seed-$seed.log"
   echo "== seed $seed: $nodes nodes, $mix"
+  # shellcheck disable=SC2086
   python3 tests/fault/fault_run.py --seed "$seed" --nodes "$nodes" --faults "$mix" \
     --duration "$DURATION" --clients "$CLIENTS" --keys "$KEYS" --port "$PORT" \
-    --base-host "$BASE_HOST" --out "$OUT" >"$log" 2>&1
+    --base-host "$BASE_HOST" --out "$OUT" ${EXTRA_ARGS:-} >"$log" 2>&1
   rc=$?
   result=$(grep '^RESULT ' "$log" | tail -1 | cut -c8-)
   if [ -z "$result" ]; then

@@ -114,6 +114,8 @@ class History:
         self.by_op = {}
         self.unexpected = {}
         self.t0 = time.monotonic_ns()
+        self.addr_index = {}   # "host:port" -> node index, for -MOVED
+        self.last_moved = {}   # worker -> node index its last -MOVED named
 
     def _write(self, line):
         self.f.write(line + "\n")
@@ -141,6 +143,10 @@ class History:
         with self.lock:
             self._write("quiesce %d" % time.monotonic_ns())
 
+    def note_moved(self, worker, addr):
+        if addr in self.addr_index:
+            self.last_moved[worker] = self.addr_index[addr]
+
     def count_unexpected(self, msg):
         with self.lock:
             self.unexpected[msg] = self.unexpected.get(msg, 0) + 1
@@ -162,7 +168,7 @@ def command_for(op, key, value):
     }[op]
 
 
-def run_op(client, hist, proc, key, op, value):
+def run_op(client, hist, proc, key, op, value, worker=None):
     """Sends one op and records it; returns its outcome (ok, fail, unknown)."""
     op_id = hist.invoke(proc, key, op, value)
     try:
@@ -170,6 +176,8 @@ def run_op(client, hist, proc, key, op, value):
     except RespError as e:
         msg = str(e)
         kind = classify_error(msg)
+        if msg.startswith("MOVED ") and worker is not None:
+            hist.note_moved(worker, msg.split(" ")[-1])
         if kind == "unexpected":
             if op == "incr" and "not an integer" in msg:
                 hist.complete(op_id, "ok", "err:" + msg)  # a definite reply: nothing changed
@@ -228,7 +236,8 @@ class Worker(threading.Thread):
             value = None
             if op in ("set", "setnx", "setxx", "getset"):
                 value = str(r.next_value())
-            outcome = run_op(client, r.hist, self.proc(), key, op, value)
+            r.hist.last_moved.pop(self.index, None)
+            outcome = run_op(client, r.hist, self.proc(), key, op, value, self.index)
             ops_on_conn += 1
             if outcome == "unknown":
                 # Like a crashed Jepsen process: the op may still be in flight, so this client
@@ -238,7 +247,14 @@ class Worker(threading.Thread):
                 client = None
                 node_i = (node_i + 1) % len(nodes)
             elif outcome == "fail":
-                r.stop.wait(self.rng.uniform(0.01, 0.05))  # no leader yet: do not spin
+                moved = r.hist.last_moved.get(self.index)
+                if moved is not None:
+                    # Redirect mode: -MOVED 0 host:port names the leader; go there.
+                    client.close()
+                    client = None
+                    node_i = moved
+                else:
+                    r.stop.wait(self.rng.uniform(0.01, 0.05))  # no leader yet: do not spin
             if client is not None and ops_on_conn >= 200:
                 client.close()  # spread clients over the nodes as time goes on
                 client = None
@@ -457,7 +473,10 @@ class Run:
             sys.executable, os.path.abspath(__file__), "--seed", str(a.seed), "--nodes",
             str(a.nodes), "--faults", a.faults, "--duration", str(a.duration), "--clients",
             str(a.clients), "--keys", str(a.keys), "--port", str(a.port), "--base-host",
-            str(a.base_host)])
+            str(a.base_host), "--quiet", str(a.quiet[0]), str(a.quiet[1]), "--hold",
+            str(a.hold[0]), str(a.hold[1])] + (["--redirect"] if a.redirect else []) +
+            (["--stale-reads"] if a.stale_reads else []) +
+            (["--expect", a.expect] if a.expect != "linearizable" else []))
 
 
 def extra_args_for(binary, op_timeout):
@@ -591,6 +610,12 @@ def main():
     ap.add_argument("--out", help="directory for the run directory (default: the temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the run directory even on success")
     ap.add_argument("--lincheck", help="path of the lincheck binary")
+    ap.add_argument("--redirect", action="store_true",
+                    help="run raftd with --follower-writes redirect: followers answer writes "
+                    "with -MOVED (a fail) and clients go to the leader it names")
+    ap.add_argument("--stale-reads", action="store_true",
+                    help="run raftd with --read-consistency stale (local reads, not "
+                    "linearizable by design: a self-check with --expect violation)")
     ap.add_argument("--expect", choices=("linearizable", "violation"), default="linearizable",
                     help="violation: the run passes only if the checker finds the history NOT "
                     "linearizable (a self-check with --faults wipe-all)")
@@ -607,8 +632,13 @@ def main():
         os.makedirs(args.out, exist_ok=True)
         tempfile.tempdir = args.out
     binary = os.environ.get("RAFTD_BIN") or os.path.join(REPO, "build", "bin", "raftd")
+    extra = extra_args_for(binary, args.op_timeout)
+    if args.redirect:
+        extra += ["--follower-writes", "redirect"]
+    if args.stale_reads:
+        extra += ["--read-consistency", "stale"]
     cluster = FaultCluster(args.nodes, args.port, base_host=args.base_host, binary=binary,
-                           extra_args=extra_args_for(binary, args.op_timeout),
+                           extra_args=extra,
                            name="fault-s%d-%s" % (args.seed, args.faults))
     run.cluster = cluster
     print("fault run: seed %d, %d nodes, faults %s, %.0f s, %d clients, %d keys; dir %s" % (
@@ -672,6 +702,7 @@ def execute(run, result):
     args, cluster = run.args, run.cluster
     hist_path = os.path.join(cluster.workdir, "history.txt")
     run.hist = History(hist_path)
+    run.hist.addr_index = {n.addr: i for i, n in enumerate(cluster.nodes)}
     run.hist.note("seed %d nodes %d faults %s duration %s clients %d keys %d" % (
         args.seed, args.nodes, args.faults, args.duration, args.clients, args.keys))
     cluster.start()
