@@ -49,7 +49,7 @@ for seed in $(seq "$FIRST" "$LAST"); do
   rc=$?
   result=$(grep '^RESULT ' "$log" | tail -1 | cut -c8-)
   if [ -z "$result" ]; then
-    result="{\"seed\": $seed, \"nodes\": $nodes, \"faults\": \"$mix\", \"pass\": false,
+    result="{\"seed\": $seed, \"nodes\": $nodes, \"mix\": \"$mix\", \"pass\": false,
              \"failures\": [\"runner exited with $rc and no result\"]}"
   fi
   echo "$result" | tr -d '\n' >>"$results"
@@ -73,7 +73,7 @@ print("checked: %d ops (%d ok, %d fail, %d unknown); %d faults (%s)" % (
     sum(r.get("faults", 0) for r in rows),
     ", ".join("%s %d" % kv for kv in sorted(kinds.items()))))
 for r in bad:
-    print("FAILED seed %s (%s nodes, %s): %s" % (r["seed"], r.get("nodes"), r.get("faults"),
+    print("FAILED seed %s (%s nodes, %s): %s" % (r["seed"], r.get("nodes"), r.get("mix"),
                                                  "; ".join(r.get("failures", []))[:300]))
     log = "%s/seed-%s.log" % (sys.argv[2], r["seed"])
     print("   kept: %s   log: %s" % (r.get("dir"), log))

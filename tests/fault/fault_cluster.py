@@ -23,6 +23,18 @@ class FaultCluster(Cluster):
             self._iptables("-A", self.chain, "-s", a.host, "-d", b.host, "-j", "DROP")
             self._iptables("-A", self.chain, "-s", b.host, "-d", a.host, "-j", "DROP")
 
+    def lossy(self, probability):
+        """Drops each packet between any two nodes with the given probability (TCP retransmits:
+        messages arrive late and in bursts rather than never)."""
+        self._ensure_chain()
+        self._iptables("-F", self.chain)
+        for a in self.nodes:
+            for b in self.nodes:
+                if a is not b:
+                    self._iptables("-A", self.chain, "-s", a.host, "-d", b.host, "-m", "statistic",
+                                   "--mode", "random", "--probability", "%.2f" % probability,
+                                   "-j", "DROP")
+
     def dropped_packets(self):
         """Packets our chain's DROP rules have matched since the rules were made."""
         if not self.iptables_ready:

@@ -23,12 +23,14 @@ Usage: fault_run.py --seed 7 [--nodes 3] [--faults mixed] [--duration 20] [--por
 """
 
 import argparse
+import fcntl
 import json
 import os
 import random
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,21 +44,24 @@ from fault_cluster import FaultCluster, RespError, parse_info, wait_until  # noq
 
 # Every fault the nemesis knows. "member" is the hook for membership changes (add/remove a node
 # while clients run); raftd has no admin command for it yet, so no mix uses it.
-FAULTS = ["kill", "kill-leader", "pause", "pause-leader", "partition-random",
-          "partition-leader-minority", "partition-leader-majority", "bridge", "crash-all",
-          "wipe-all", "member"]
+FAULTS = ["kill", "kill-leader", "stop-leader", "pause", "pause-leader", "partition-random",
+          "partition-leader-minority", "partition-leader-majority", "bridge", "lossy",
+          "crash-all", "wipe-all", "member"]
 MIXES = {
     "none": [],
-    "kill": ["kill", "kill-leader"],
+    "kill": ["kill", "kill-leader", "stop-leader"],
     "kill-leader": ["kill-leader"],
+    "stop-leader": ["stop-leader"],
+    "lossy": ["lossy"],
     "pause": ["pause", "pause-leader"],
     "partition": ["partition-random", "partition-leader-minority", "partition-leader-majority",
                   "bridge"],
     "partition-leader": ["partition-leader-minority", "partition-leader-majority"],
     "bridge": ["bridge"],
     "crash": ["crash-all", "kill-leader"],
-    "mixed": ["kill", "kill-leader", "pause", "pause-leader", "partition-random",
-              "partition-leader-minority", "partition-leader-majority", "bridge", "crash-all"],
+    "mixed": ["kill", "kill-leader", "stop-leader", "pause", "pause-leader", "partition-random",
+              "partition-leader-minority", "partition-leader-majority", "bridge", "lossy",
+              "crash-all"],
     # Self-check of the whole pipeline: loses acknowledged writes on purpose (--expect violation).
     "wipe-all": ["wipe-all"],
 }
@@ -205,8 +210,9 @@ class Worker(threading.Thread):
         self.generation = 0
         self.error = None
 
-    def proc(self):
-        return "c%d.%d" % (self.index, self.generation)
+    def proc(self, node):
+        # Which node the client talks through is part of its name, for reading histories.
+        return "c%d.%d-n%d" % (self.index, self.generation, node.index)
 
     def run(self):
         try:
@@ -237,7 +243,8 @@ class Worker(threading.Thread):
             if op in ("set", "setnx", "setxx", "getset"):
                 value = str(r.next_value())
             r.hist.last_moved.pop(self.index, None)
-            outcome = run_op(client, r.hist, self.proc(), key, op, value, self.index)
+            outcome = run_op(client, r.hist, self.proc(nodes[node_i]), key, op, value,
+                             self.index)
             ops_on_conn += 1
             if outcome == "unknown":
                 # Like a crashed Jepsen process: the op may still be in flight, so this client
@@ -339,6 +346,22 @@ class Nemesis(threading.Thread):
             node.kill9()
             self.note("kill -9 %s%s" % (how, node.addr))
             self.heals.append(("restart %s" % node.addr, lambda: self.restart([node])))
+        elif kind == "stop-leader":
+            # SIGTERM: raftd hands leadership to a follower before it exits (TimeoutNow).
+            node, how = self.target(True)
+            if not node.alive() or node.paused:
+                self.note("stop: %s is down or paused" % node.addr)
+                return
+            self.expected_down.add(node)
+            try:
+                code = node.terminate(timeout=15)
+                self.note("SIGTERM %s%s (exit code %s)" % (how, node.addr, code))
+                if code not in (0, None):
+                    self.problems.append("%s exited with %s on SIGTERM" % (node.addr, code))
+            except AssertionError as e:  # the harness killed it after 15 s
+                self.problems.append(str(e))
+                self.note("SIGTERM %s%s: did not stop in 15 s, killed" % (how, node.addr))
+            self.heals.append(("restart %s" % node.addr, lambda: self.restart([node])))
         elif kind in ("pause", "pause-leader"):
             node, how = self.target(kind == "pause-leader")
             if not node.alive() or node.paused:
@@ -349,6 +372,11 @@ class Nemesis(threading.Thread):
             self.heals.append(("SIGCONT %s" % node.addr, lambda: self.resume(node)))
         elif kind.startswith("partition") or kind == "bridge":
             self.partition(kind)
+        elif kind == "lossy":
+            p = self.rng.choice((0.1, 0.2, 0.3, 0.5))
+            c.lossy(p)
+            self.note("lossy network: each packet between nodes dropped with probability %.1f" % p)
+            self.heals.append(("heal lossy network", self.heal_network))
         elif kind == "crash-all":
             for n in c.nodes:
                 self.expected_down.add(n)
@@ -411,6 +439,9 @@ class Nemesis(threading.Thread):
         for n in nodes:
             try:
                 wait_until(n.ping, 30, "%s to answer PING after restart" % n.addr)
+                if not n.alive():  # someone else answers on our address
+                    self.problems.append("%s exited after restart (code %r) yet its address "
+                                         "answers: another process holds it" % (n.addr, n.proc.poll()))
             except TimeoutError as e:
                 self.problems.append("restart failed: %s (exit code %r)" % (e, n.proc.poll()))
             self.expected_down.discard(n)
@@ -670,7 +701,7 @@ def main():
     watchdog.start()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))  # so atexit cleans up
 
-    result = {"seed": args.seed, "nodes": args.nodes, "faults": args.faults}
+    result = {"seed": args.seed, "nodes": args.nodes, "mix": args.faults}
     ok = False
     try:
         ok = execute(run, result)
@@ -698,6 +729,38 @@ def main():
     return 0 if ok else 1
 
 
+def lock_port_range(port, wait_s):
+    """Holds a lock on this run's port range for the life of the process (shared by every
+    checkout on the machine), so two runs never drive one cluster: a second run on the same
+    range waits, and fails clearly if the range stays busy."""
+    f = open("/tmp/raftd-fault-ports-%d.lock" % port, "a+")
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("port range %d is busy: another fault run holds %s" % (
+                    port, f.name))
+            time.sleep(0.2)
+
+
+def ports_free(cluster):
+    """Nothing may listen on our nodes' client or peer ports before we start."""
+    busy = []
+    for n in cluster.nodes:
+        for port in (n.port, n.port + 1):
+            s = socket.socket()
+            try:
+                s.settimeout(0.5)
+                if s.connect_ex((n.host, port)) == 0:
+                    busy.append("%s:%d" % (n.host, port))
+            finally:
+                s.close()
+    return busy
+
+
 def execute(run, result):
     args, cluster = run.args, run.cluster
     hist_path = os.path.join(cluster.workdir, "history.txt")
@@ -705,7 +768,16 @@ def execute(run, result):
     run.hist.addr_index = {n.addr: i for i, n in enumerate(cluster.nodes)}
     run.hist.note("seed %d nodes %d faults %s duration %s clients %d keys %d" % (
         args.seed, args.nodes, args.faults, args.duration, args.clients, args.keys))
+    run.port_lock = lock_port_range(args.port, 120)
+    busy = ports_free(cluster)
+    if busy:
+        raise RuntimeError("something already listens on %s: not starting a cluster there" %
+                           ", ".join(busy))
     cluster.start()
+    dead = [n.addr for n in cluster.nodes if not n.alive()]
+    if dead:
+        raise RuntimeError("raftd exited right after starting on %s (see its log)" %
+                           ", ".join(dead))
     if args.nodes > 1:
         cluster.leader(timeout=30)
 
