@@ -44,7 +44,7 @@ from fault_cluster import FaultCluster, RespError, parse_info, wait_until  # noq
 
 # Every fault the nemesis knows. "member" is the hook for membership changes (add/remove a node
 # while clients run); raftd has no admin command for it yet, so no mix uses it.
-FAULTS = ["kill", "kill-leader", "stop-leader", "pause", "pause-leader", "partition-random",
+FAULTS = ["kill", "kill-leader", "stop-leader", "flap", "pause", "pause-leader", "partition-random",
           "partition-leader-minority", "partition-leader-majority", "bridge", "lossy",
           "crash-all", "wipe-all", "member"]
 MIXES = {
@@ -52,6 +52,7 @@ MIXES = {
     "kill": ["kill", "kill-leader", "stop-leader"],
     "kill-leader": ["kill-leader"],
     "stop-leader": ["stop-leader"],
+    "flap": ["flap"],
     "lossy": ["lossy"],
     "pause": ["pause", "pause-leader"],
     "partition": ["partition-random", "partition-leader-minority", "partition-leader-majority",
@@ -59,7 +60,8 @@ MIXES = {
     "partition-leader": ["partition-leader-minority", "partition-leader-majority"],
     "bridge": ["bridge"],
     "crash": ["crash-all", "kill-leader"],
-    "mixed": ["kill", "kill-leader", "stop-leader", "pause", "pause-leader", "partition-random",
+    "mixed": ["kill", "kill-leader", "stop-leader", "flap", "pause", "pause-leader",
+              "partition-random",
               "partition-leader-minority", "partition-leader-majority", "bridge", "lossy",
               "crash-all"],
     # Self-check of the whole pipeline: loses acknowledged writes on purpose (--expect violation).
@@ -361,6 +363,26 @@ class Nemesis(threading.Thread):
             except AssertionError as e:  # the harness killed it after 15 s
                 self.problems.append(str(e))
                 self.note("SIGTERM %s%s: did not stop in 15 s, killed" % (how, node.addr))
+            self.heals.append(("restart %s" % node.addr, lambda: self.restart([node])))
+        elif kind == "flap":
+            # A follower that goes down, comes back far behind (the leader's queue to it full
+            # of entries), takes client writes for a moment, and goes down and up again at once:
+            # replies owed to its previous life must not reach its new one.
+            leader = c.current_leader()
+            followers = [n for n in c.nodes if n is not leader and n.alive() and not n.paused]
+            node = self.pick(followers) if followers else self.pick(c.nodes)
+            down, up = self.rng.uniform(1.0, 3.0), self.rng.uniform(0.3, 1.0)
+            self.expected_down.add(node)
+            node.kill9()
+            self.note("flap %s: kill -9, %.1f s down" % (node.addr, down))
+            if self.run_.stop.wait(down):
+                self.heals.append(("restart %s" % node.addr, lambda: self.restart([node])))
+                return
+            self.restart([node])
+            self.expected_down.add(node)
+            self.run_.stop.wait(up)
+            node.kill9()
+            self.note("flap %s: up %.1f s, kill -9 again" % (node.addr, up))
             self.heals.append(("restart %s" % node.addr, lambda: self.restart([node])))
         elif kind in ("pause", "pause-leader"):
             node, how = self.target(kind == "pause-leader")
