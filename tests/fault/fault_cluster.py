@@ -10,7 +10,8 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "cluster"))
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(TESTS, "cluster"))
 from raftd_cluster import Cluster, RespError, parse_info, wait_until  # noqa: E402,F401
 
 

@@ -44,9 +44,9 @@ from fault_cluster import FaultCluster, RespError, parse_info, wait_until  # noq
 
 # Every fault the nemesis knows. "member" is the hook for membership changes (add/remove a node
 # while clients run); raftd has no admin command for it yet, so no mix uses it.
-FAULTS = ["kill", "kill-leader", "stop-leader", "flap", "pause", "pause-leader", "partition-random",
-          "partition-leader-minority", "partition-leader-majority", "bridge", "lossy",
-          "crash-all", "wipe-all", "member"]
+FAULTS = ["kill", "kill-leader", "stop-leader", "flap", "pause", "pause-leader",
+          "partition-random", "partition-leader-minority", "partition-leader-majority", "bridge",
+          "lossy", "crash-all", "wipe-all", "member"]
 MIXES = {
     "none": [],
     "kill": ["kill", "kill-leader", "stop-leader"],
@@ -61,12 +61,12 @@ MIXES = {
     "bridge": ["bridge"],
     "crash": ["crash-all", "kill-leader"],
     "mixed": ["kill", "kill-leader", "stop-leader", "flap", "pause", "pause-leader",
-              "partition-random",
-              "partition-leader-minority", "partition-leader-majority", "bridge", "lossy",
-              "crash-all"],
+              "partition-random", "partition-leader-minority", "partition-leader-majority",
+              "bridge", "lossy", "crash-all"],
     # Self-check of the whole pipeline: loses acknowledged writes on purpose (--expect violation).
     "wipe-all": ["wipe-all"],
 }
+assert all(kind in FAULTS for mix in MIXES.values() for kind in mix)
 # Mixes in which a second fault may start while the first holds (say, a kill inside a partition).
 COMPOUND = {"mixed"}
 
@@ -462,8 +462,9 @@ class Nemesis(threading.Thread):
             try:
                 wait_until(n.ping, 30, "%s to answer PING after restart" % n.addr)
                 if not n.alive():  # someone else answers on our address
-                    self.problems.append("%s exited after restart (code %r) yet its address "
-                                         "answers: another process holds it" % (n.addr, n.proc.poll()))
+                    self.problems.append(
+                        "%s exited after restart (code %r) yet its address answers: another "
+                        "process holds it" % (n.addr, n.proc.poll()))
             except TimeoutError as e:
                 self.problems.append("restart failed: %s (exit code %r)" % (e, n.proc.poll()))
             self.expected_down.discard(n)

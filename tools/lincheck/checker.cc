@@ -62,6 +62,9 @@ class Search {
   Search(const History& h, std::vector<const Op*> ops, std::vector<const Op*> failed,
          const CheckOptions& opt)
       : h_(h), ops_(std::move(ops)), failed_(std::move(failed)), opt_(opt) {
+    // In invoke order, the ops done in any configuration are nearly a prefix (see Compact).
+    std::stable_sort(ops_.begin(), ops_.end(),
+                     [](const Op* a, const Op* b) { return a->invoke_ns < b->invoke_ns; });
     for (const Op* op : ops_) model_.push_back(*op);
     abstract_unread_values(model_);
   }
@@ -83,9 +86,19 @@ class Search {
     int block;  // first return entry in the list (tail_ when none)
     bool drop_tried;
   };
+  // A configuration's done ops, compactly: every acknowledged op below `prefix` is done (the
+  // search moves through the history in time order, so that is nearly all of them), plus the
+  // acknowledged ops above it that are done, plus every done unknown op. A few words instead of
+  // a bitset over the whole history, so long histories fit many more failed configurations.
+  struct Compact {
+    std::uint32_t prefix = 0;
+    std::vector<std::uint32_t> ok_above, unknown;  // sorted op indices
+  };
   struct Stored {
     Value state;
-    std::size_t offset;  // of its bitset in arena_
+    std::uint32_t prefix;
+    std::size_t offset;               // of ok_above then unknown in arena_
+    std::uint32_t ok_above, unknown;  // their lengths
   };
 
   bool is_ok(int op) const { return ops_[op]->outcome == Outcome::kOk; }
@@ -93,7 +106,8 @@ class Search {
   void lift(int op);
   void unlift(int op);
   void push_frame(int move_op, bool dropped, Value prev_state);
-  bool dominated(std::uint64_t key) const;
+  bool dominated(std::uint64_t key);
+  void compact(Compact& c) const;
   void remember_failure();
   bool try_enter(int op, bool dropped, Value next_state);
   bool blind(int op) const;
@@ -128,8 +142,11 @@ class Search {
   // hopeless when a failed one has the same acknowledged ops and state and a subset of its
   // unknown ops done: the failed one could have done or skipped those unknown ops at will.
   std::unordered_map<std::uint64_t, std::vector<Stored>> dead_;
-  std::vector<std::uint64_t> arena_;
+  std::vector<std::uint32_t> arena_;
   std::size_t stored_ = 0;
+  std::vector<std::uint64_t> ok_mask_;  // bitset of the acknowledged ops
+  std::vector<std::uint32_t> unknown_ops_;
+  Compact scratch_;
 
   std::size_t total_ok_ = 0;
   std::size_t best_depth_ = 0;
@@ -175,7 +192,15 @@ void Search::build() {
   zobrist_.resize(n);
   for (int i = 0; i < n; ++i) zobrist_[i] = splitmix64(static_cast<std::uint64_t>(i) + 1);
   done_.assign((n + 63) / 64, 0);
-  for (int i = 0; i < n; ++i) ok_left_ += is_ok(i) ? 1 : 0;
+  ok_mask_.assign(done_.size(), 0);
+  for (int i = 0; i < n; ++i) {
+    if (is_ok(i)) {
+      ++ok_left_;
+      ok_mask_[i / 64] |= 1ULL << (i % 64);
+    } else {
+      unknown_ops_.push_back(static_cast<std::uint32_t>(i));
+    }
+  }
   t0_ = ops_.empty() ? 0 : ops_.front()->invoke_ns;
   for (const Op* op : ops_) t0_ = std::min(t0_, op->invoke_ns);
 }
@@ -222,33 +247,55 @@ void Search::push_frame(int move_op, bool dropped, Value prev_state) {
   frames_.push_back(f);
 }
 
-bool Search::dominated(std::uint64_t key) const {
+void Search::compact(Compact& c) const {
+  const std::size_t words = done_.size();
+  std::size_t w = 0;
+  while (w < words && (ok_mask_[w] & ~done_[w]) == 0) ++w;
+  c.prefix = w == words
+                 ? static_cast<std::uint32_t>(ops_.size())
+                 : static_cast<std::uint32_t>(w * 64 + __builtin_ctzll(ok_mask_[w] & ~done_[w]));
+  c.ok_above.clear();
+  for (; w < words; ++w) {
+    std::uint64_t bits = done_[w] & ok_mask_[w];
+    while (bits) {
+      c.ok_above.push_back(static_cast<std::uint32_t>(w * 64 + __builtin_ctzll(bits)));
+      bits &= bits - 1;
+    }
+  }
+  c.unknown.clear();
+  for (std::uint32_t op : unknown_ops_) {
+    if (done_[op / 64] & (1ULL << (op % 64))) c.unknown.push_back(op);
+  }
+}
+
+bool Search::dominated(std::uint64_t key) {
   auto it = dead_.find(key);
   if (it == dead_.end()) return false;
-  const std::size_t words = done_.size();
+  compact(scratch_);
+  const Compact& cur = scratch_;
   for (const Stored& s : it->second) {
-    if (!(s.state == state_)) continue;
-    bool ok = true;
-    for (std::size_t w = 0; w < words && ok; ++w) {
-      std::uint64_t stored = arena_[s.offset + w], cur = done_[w];
-      if (stored & ~cur) ok = false;  // the stored one did an op we have not
-      std::uint64_t extra = cur & ~stored;
-      while (ok && extra) {  // ops we did beyond it must all be unknown ones
-        int bit = __builtin_ctzll(extra);
-        if (is_ok(static_cast<int>(w * 64 + bit))) ok = false;
-        extra &= extra - 1;
-      }
+    // Same acknowledged ops, same value, and a subset of our unknown ops.
+    if (!(s.state == state_) || s.prefix != cur.prefix || s.ok_above != cur.ok_above.size() ||
+        s.unknown > cur.unknown.size()) {
+      continue;
     }
-    if (ok) return true;
+    const std::uint32_t* okx = arena_.data() + s.offset;
+    if (!std::equal(okx, okx + s.ok_above, cur.ok_above.begin())) continue;
+    const std::uint32_t* u = okx + s.ok_above;
+    if (std::includes(cur.unknown.begin(), cur.unknown.end(), u, u + s.unknown)) return true;
   }
   return false;
 }
 
 void Search::remember_failure() {
   std::uint64_t key = ok_hash_ ^ state_.hash();
-  std::size_t offset = arena_.size();
-  arena_.insert(arena_.end(), done_.begin(), done_.end());
-  dead_[key].push_back({state_, offset});
+  compact(scratch_);
+  Stored s{state_, scratch_.prefix, arena_.size(),
+           static_cast<std::uint32_t>(scratch_.ok_above.size()),
+           static_cast<std::uint32_t>(scratch_.unknown.size())};
+  arena_.insert(arena_.end(), scratch_.ok_above.begin(), scratch_.ok_above.end());
+  arena_.insert(arena_.end(), scratch_.unknown.begin(), scratch_.unknown.end());
+  dead_[key].push_back(s);
   ++stored_;
 }
 
@@ -382,7 +429,7 @@ Verdict Search::run(KeyReport& report) {
     }
     if ((++steps & 4095) == 0) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      std::size_t bytes = arena_.size() * 8 + stored_ * (sizeof(Stored) + 16);
+      std::size_t bytes = arena_.size() * 4 + stored_ * (sizeof(Stored) + 16);
       if (steps > opt_.max_steps || secs > opt_.max_seconds || bytes > opt_.max_cache_bytes) {
         deepest = explanation_;
         explanation_ = fmt::format(
