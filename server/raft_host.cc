@@ -6,6 +6,7 @@
 #include <boost/asio/post.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <random>
 
 #include "raft/types.h"
 #include "server/kv/state_machine.h"
@@ -96,6 +97,14 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
       tick_timer_(io),
       rng_state_(config_.id ^ static_cast<std::uint64_t>(now_ms())) {
   addresses_ = config_.members;
+  // Request ids and read contexts start at a random point in every process: a reply or
+  // ReadIndex answer queued for this node's previous incarnation must never match a request of
+  // this one (a restarted follower would otherwise hand it to the wrong client).
+  std::random_device entropy;
+  const std::uint64_t incarnation = (static_cast<std::uint64_t>(entropy()) << 32) ^ entropy() ^
+                                    static_cast<std::uint64_t>(now_ms());
+  next_forward_id_ = incarnation | 1;
+  next_read_ctx_ = (incarnation * 0x9E3779B97F4A7C15ull) | 1;
 
   storage::LogStore& log_store = dir_.log();
   const raft::InitialState initial = log_store.initial_state();
