@@ -34,6 +34,11 @@ class HashValue {
   std::size_t bytes() const { return bytes_; }
   /// True once converted to the ordered map (never converts back, like Redis).
   bool is_big() const { return big_; }
+  /// Converts to the ordered map now. For a snapshot restore: a hash that once outgrew the small
+  /// form iterates sorted even after it shrank, and a restored replica must do the same.
+  void make_big() {
+    if (!big_) convert_to_big();
+  }
 
   /// Calls f(field, value) for every pair, in the deterministic order described above.
   template <class F>

@@ -339,6 +339,12 @@ bool Keyspace::hash_erase(Ref ref, std::string_view field) {
   return removed;
 }
 
+void Keyspace::hash_make_big(Ref ref) {
+  Value& v = ref.node_->value;
+  if (!v.is_hash()) die("hash_make_big on a non-hash", ref.key());
+  v.hash_->make_big();  // same byte count in either form: used_bytes_ is unchanged
+}
+
 void Keyspace::set_expire(Ref ref, std::int64_t expire_at) {
   Value& v = ref.node_->value;
   const bool had = v.has_expire();

@@ -181,6 +181,14 @@ class Keyspace {
   /// Ref of the new key; `src` is gone.
   Ref rename(Ref src, std::string_view dst);
 
+  // ------------------------------------------- snapshot restore (server/kv/snapshot.cc only)
+
+  /// Converts a hash to its ordered form (HashValue::make_big), as the snapshot recorded it.
+  void hash_make_big(Ref ref);
+  /// Sets the expired_keys counter: it counts removals done in apply, so it is replicated state
+  /// (INFO reports it) and a snapshot carries it.
+  void restore_expired_keys(std::uint64_t n) { expired_keys_ = n; }
+
  private:
   static std::uint32_t slot_of(std::uint64_t hash) {
     return static_cast<std::uint32_t>(hash >> (64 - kSlotBits));
