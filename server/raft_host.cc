@@ -136,6 +136,8 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
   };
   node_ = std::make_unique<raft::Node>(rc, log_store);
   persisted_hard_state_ = unsynced_hard_state_ = log_store.hard_state();
+  disk_ = std::make_unique<DiskWriter>(
+      io_, log_store, [this](std::uint64_t seq, raft::Index last) { on_durable(seq, last); });
   applied_ = std::max(log_store.snapshot_meta().index, node_->status().applied);
 
   peer::TransportOptions to;
@@ -164,6 +166,7 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
 
 RaftHost::~RaftHost() {
   if (transport_) transport_->stop();
+  disk_.reset();  // finishes queued writes; its completions are never run (the loop is done)
 }
 
 std::optional<std::string> RaftHost::start() {
@@ -210,6 +213,7 @@ void RaftHost::on_tick() {
   expire_requests(now);
   if (stopping_ && (!is_leader() || now >= shutdown_deadline_ms_)) {
     stopped_ = true;
+    disk_->drain();
     if (unsynced_hard_state_ != persisted_hard_state_) {
       dir_.log().save(&unsynced_hard_state_, {});  // a clean stop restarts at its commit index
     }
@@ -254,7 +258,10 @@ void RaftHost::handle_ready() {
     }
   }
 
-  while (node_->has_ready()) {
+  // A bound on Readys waiting for the disk: beyond it the core keeps collecting, so the next
+  // Ready is simply bigger.
+  static constexpr std::size_t kMaxInflight = 64;
+  while (node_->has_ready() && inflight_.size() < kMaxInflight) {
     raft::Ready rd = node_->ready();
     if (rd.soft_state) {
       const bool was_leader = soft_.role == raft::Role::kLeader;
@@ -270,16 +277,15 @@ void RaftHost::handle_ready() {
     // (thesis 10.2.1); the core only counts its own entries once advance() says they are durable.
     for (const raft::Message& m : rd.messages) transport_->send(m);
 
-    if (rd.snapshot_chunk && !receive_snapshot_chunk(*rd.snapshot_chunk)) {
-      node_->snapshot_rejected();
+    if (rd.snapshot_chunk || rd.snapshot) {
+      handle_snapshot_ready(rd);
+      continue;
     }
-    persist(rd);
-    // Votes and acks only once what they promise is durable (thesis 3.8).
-    for (const raft::Message& m : rd.messages_after_persist) transport_->send(m);
-
-    if (rd.snapshot && !install_snapshot(*rd.snapshot)) node_->snapshot_rejected();
+    // Committed entries are applied at once, even those this node has not synced yet: committed
+    // means a majority holds them durably, which is what makes acknowledging them safe (the
+    // leader's own copy is not needed, thesis 10.2.1). A crash before our sync only means
+    // replaying them from the leader.
     for (const raft::Entry& e : rd.committed) apply_entry(e);
-
     for (const raft::ReadState& rs : rd.read_states) {
       const std::uint64_t ctx = std::strtoull(rs.context.c_str(), nullptr, 10);
       auto it = read_batches_.find(ctx);
@@ -287,17 +293,13 @@ void RaftHost::handle_ready() {
       for (auto& r : it->second.reads) confirmed_reads_.emplace(rs.index, std::move(r));
       read_batches_.erase(it);
     }
-    node_->advance(rd);
+    const std::uint64_t seq = submit_persist(rd);
+    inflight_.push_back(InFlight{std::move(rd), seq});
   }
-  run_confirmed_reads();
-  // A single voter that has applied its whole log serves reads from local state (see
-  // reads_need_confirmation); everything it appended is committed by its own vote.
-  const raft::Status st = node_->status();
-  local_reads_linearizable_ = st.role == raft::Role::kLeader && st.conf.voters.size() == 1 &&
-                              st.conf.voters.front() == config_.id && applied_ == st.last_index;
+  finish_durable();
 }
 
-void RaftHost::persist(const raft::Ready& rd) {
+std::uint64_t RaftHost::submit_persist(const raft::Ready& rd) {
   if (rd.hard_state) unsynced_hard_state_ = *rd.hard_state;
   if (rd.entries.empty()) {
     // A change of the commit index alone need not be durable: it is only a cache of what a
@@ -307,12 +309,65 @@ void RaftHost::persist(const raft::Ready& rd) {
     // fsyncs per batch: it rides along with the next append instead.
     if (!rd.hard_state || (rd.hard_state->term == persisted_hard_state_.term &&
                            rd.hard_state->vote == persisted_hard_state_.vote)) {
-      return;
+      return disk_->last_submitted();
     }
   }
-  const bool write_hs = unsynced_hard_state_ != persisted_hard_state_;
-  dir_.log().save(write_hs ? &unsynced_hard_state_ : nullptr, rd.entries);
+  std::optional<raft::HardState> hs;
+  if (unsynced_hard_state_ != persisted_hard_state_) hs = unsynced_hard_state_;
   persisted_hard_state_ = unsynced_hard_state_;
+  return disk_->submit(hs, rd.entries);
+}
+
+void RaftHost::on_durable(std::uint64_t seq, raft::Index last_index) {
+  (void)last_index;
+  if (stopped_ || seq <= durable_seq_) return;
+  durable_seq_ = seq;
+  finish_durable();
+  if (node_->has_ready()) schedule_ready();
+}
+
+void RaftHost::finish_durable() {
+  bool advanced = false;
+  while (!inflight_.empty() && inflight_.front().seq <= durable_seq_) {
+    raft::Ready& rd = inflight_.front().rd;
+    // Votes and acks only once what they promise is durable (thesis 3.8).
+    for (const raft::Message& m : rd.messages_after_persist) transport_->send(m);
+    node_->advance(rd);
+    inflight_.pop_front();
+    advanced = true;
+  }
+  if (advanced && node_->has_ready()) schedule_ready();
+  run_confirmed_reads();
+  // A single voter that has applied its whole log serves reads from local state (see
+  // reads_need_confirmation); everything it appended is committed by its own vote.
+  const raft::Status st = node_->status();
+  local_reads_linearizable_ = st.role == raft::Role::kLeader && st.conf.voters.size() == 1 &&
+                              st.conf.voters.front() == config_.id && applied_ == st.last_index &&
+                              inflight_.empty();
+}
+
+void RaftHost::handle_snapshot_ready(raft::Ready& rd) {
+  // Snapshot files and the log's snapshot metadata change together: let every queued log write
+  // land and advance those Readys first, then handle this one synchronously.
+  durable_seq_ = std::max(durable_seq_, disk_->drain());
+  finish_durable();
+  if (rd.snapshot_chunk && !receive_snapshot_chunk(*rd.snapshot_chunk)) {
+    node_->snapshot_rejected();
+  }
+  const std::uint64_t seq = submit_persist(rd);
+  durable_seq_ = std::max(durable_seq_, disk_->drain());
+  (void)seq;
+  for (const raft::Message& m : rd.messages_after_persist) transport_->send(m);
+  if (rd.snapshot && !install_snapshot(*rd.snapshot)) node_->snapshot_rejected();
+  for (const raft::Entry& e : rd.committed) apply_entry(e);
+  for (const raft::ReadState& rs : rd.read_states) {
+    const std::uint64_t ctx = std::strtoull(rs.context.c_str(), nullptr, 10);
+    auto it = read_batches_.find(ctx);
+    if (it == read_batches_.end()) continue;
+    for (auto& r : it->second.reads) confirmed_reads_.emplace(rs.index, std::move(r));
+    read_batches_.erase(it);
+  }
+  node_->advance(rd);
 }
 
 void RaftHost::apply_entry(const raft::Entry& e) {

@@ -4,11 +4,14 @@
 //   peer frames (Transport)       -> node.step()
 //   client writes (Dispatcher)    -> prepare + node.propose()   (followers forward to the leader)
 //   client reads (Dispatcher)     -> node.read_index() for the whole batch of one loop turn
-//   once per loop turn: drain Ready -> send, persist (one synced batch), send after persist,
-//                                     apply committed entries, answer waiting clients, advance
+//   once per loop turn: drain Ready -> send, apply committed entries (answering clients),
+//                                     hand entries + hard state to the disk thread
+//   disk thread reports durable    -> send what waited for it (votes, acks), advance
 //
-// Group commit comes from the last line: everything proposed during one loop turn is one Ready,
-// so one RocksDB write with one fsync and one Append per follower.
+// Group commit: everything proposed during one loop turn is one Ready, so one Append per
+// follower; the disk thread merges every Ready that queued up during its last fsync into one
+// synced RocksDB batch. The loop never waits for the disk (except around snapshots), so the
+// next batch is collected and replicated while the previous one syncs.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -24,6 +27,7 @@
 #include <vector>
 
 #include "raft/raft.h"
+#include "server/disk_writer.h"
 #include "server/kv/command.h"
 #include "server/peer/transport.h"
 #include "server/proposer.h"
@@ -109,7 +113,15 @@ class RaftHost final : public Proposer {
   void on_tick();
   void schedule_ready();
   void handle_ready();
-  void persist(const raft::Ready& rd);
+  /// Hands rd's entries and hard state to the disk thread; returns the job's sequence number
+  /// (the last one submitted when there is nothing to write).
+  std::uint64_t submit_persist(const raft::Ready& rd);
+  /// Ready whose chunk or snapshot touches the snapshot files: handled start to end here, after
+  /// the disk thread drained.
+  void handle_snapshot_ready(raft::Ready& rd);
+  void on_durable(std::uint64_t seq, raft::Index last_index);
+  /// Sends what waited for the disk and advances every Ready whose write is durable.
+  void finish_durable();
   void apply_entry(const raft::Entry& e);
   void apply_conf_change(const raft::Entry& e);
   bool receive_snapshot_chunk(const raft::SnapshotChunk& chunk);
@@ -137,8 +149,9 @@ class RaftHost final : public Proposer {
 
   raft::SoftState soft_;
   raft::Index applied_ = 0;
-  raft::HardState persisted_hard_state_;           ///< what the log store holds
-  raft::HardState unsynced_hard_state_;            ///< newest from the core (commit may run ahead)
+  raft::HardState persisted_hard_state_;  ///< what the log store holds (or will, once queued
+                                          ///< writes finish)
+  raft::HardState unsynced_hard_state_;   ///< newest from the core (commit may run ahead)
   std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
   bool ready_scheduled_ = false;
   bool local_reads_linearizable_ = false;  ///< single voter, whole log applied
@@ -156,6 +169,13 @@ class RaftHost final : public Proposer {
   std::map<std::uint64_t, PendingForward> forwards_;  ///< by request id
   std::uint64_t next_forward_id_ = 1;
   std::unique_ptr<storage::IncomingSnapshot> incoming_snapshot_;
+  struct InFlight {
+    raft::Ready rd;
+    std::uint64_t seq = 0;  ///< durable once the disk thread reports this sequence number
+  };
+  std::deque<InFlight> inflight_;  ///< handed out, not yet advanced; in order
+  std::uint64_t durable_seq_ = 0;
+  std::unique_ptr<DiskWriter> disk_;
   std::string reply_;  ///< reused by apply
   int ticks_ = 0;
 };

@@ -135,6 +135,12 @@ struct LogStore::Impl {
   rocksdb::WriteOptions write_options;
   rocksdb::ReadOptions read_options;
 
+  // Writers (save, compact, install, set_conf_state) hold write_mu for their whole call, so they
+  // never interleave; readers only take mu. save() releases mu while RocksDB syncs its batch, so
+  // the core keeps reading the log (and the leader keeps replicating) during the fsync. Readers
+  // see the state from before the batch until it is durable; the core never reads an index the
+  // batch rewrites (those are still in its unstable tail).
+  std::mutex write_mu;
   mutable std::mutex mu;
   // The cached state below mirrors what is durable; the core's frequent calls never reach
   // RocksDB for it.
@@ -539,7 +545,8 @@ std::size_t LogStore::snapshot_chunk(std::uint64_t offset, std::size_t max_bytes
 
 void LogStore::save(const raft::HardState* hard_state, const std::vector<Entry>& entries) {
   Impl& m = *impl_;
-  std::lock_guard lock(m.mu);
+  std::lock_guard write_lock(m.write_mu);
+  std::unique_lock lock(m.mu);
   rocksdb::WriteBatch batch;
   if (hard_state != nullptr) batch.Put(kHardStateKey, encode_hard_state(*hard_state));
 
@@ -592,7 +599,9 @@ void LogStore::save(const raft::HardState* hard_state, const std::vector<Entry>&
     }
   }
   if (batch.Count() == 0) return;
+  lock.unlock();
   m.write(batch);
+  lock.lock();
 
   if (hard_state != nullptr) m.hard_state = *hard_state;
   if (appending) {
@@ -605,6 +614,7 @@ void LogStore::save(const raft::HardState* hard_state, const std::vector<Entry>&
 
 void LogStore::compact(const raft::SnapshotMeta& meta) {
   Impl& m = *impl_;
+  std::lock_guard write_lock(m.write_mu);
   std::lock_guard lock(m.mu);
   if (meta.index <= m.snapshot.index) return;
   if (meta.index > m.last_index) {
@@ -633,6 +643,7 @@ void LogStore::compact(const raft::SnapshotMeta& meta) {
 
 void LogStore::install_snapshot(const raft::SnapshotMeta& meta) {
   Impl& m = *impl_;
+  std::lock_guard write_lock(m.write_mu);
   std::lock_guard lock(m.mu);
   if (meta.index < m.snapshot.index) {
     m.broken(fmt::format("install of snapshot {} older than the current one {}", meta.index,
@@ -664,6 +675,7 @@ void LogStore::install_snapshot(const raft::SnapshotMeta& meta) {
 
 void LogStore::set_conf_state(const raft::ConfState& conf) {
   Impl& m = *impl_;
+  std::lock_guard write_lock(m.write_mu);
   std::lock_guard lock(m.mu);
   rocksdb::WriteBatch batch;
   batch.Put(kConfStateKey, encode_conf_state(conf));

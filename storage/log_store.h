@@ -67,6 +67,8 @@ class LogStore final : public raft::Storage {
                              std::uint64_t& total_size) const override;
 
   // Write side. Each call is one RocksDB WriteBatch written with sync: durable on return.
+  // Writers are serialised among themselves and may run on another thread than the readers
+  // (raftd's disk thread); readers are not blocked while a batch syncs.
   // Violating a Raft invariant (a gap, decreasing terms, overwriting a committed entry)
   // aborts with context.
 
