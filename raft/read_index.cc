@@ -7,15 +7,14 @@ namespace raft {
 bool Node::Impl::can_start_read_round() const {
   // Thesis 6.4 step 1: until the leader has committed an entry of its term it does not know
   // the commit index, so reads wait.
-  return role == Role::kLeader && read_only.has_queued() && !read_only.in_flight() &&
-         committed_in_current_term();
+  return role == Role::kLeader && read_only.can_start() && committed_in_current_term();
 }
 
 void Node::Impl::maybe_start_read_round() {
   if (!can_start_read_round()) return;
   const std::string ctx = read_only.start_round(log.committed(), cfg.id);
   // One heartbeat round confirms leadership for every read in the round (thesis 6.4 step 3).
-  if (!quorum::has_quorum(confs.current().voters, read_only.round()->acks)) {
+  if (!quorum::has_quorum(confs.current().voters, read_only.newest()->acks)) {
     for (const auto& [id, pr] : prs) {
       if (id != cfg.id) send_heartbeat(id, pr, ctx);
     }
@@ -24,24 +23,26 @@ void Node::Impl::maybe_start_read_round() {
 }
 
 void Node::Impl::maybe_finish_read_round() {
-  if (!read_only.in_flight() ||
-      !quorum::has_quorum(confs.current().voters, read_only.round()->acks)) {
-    return;
-  }
-  ReadOnly::Round r = read_only.finish_round();
-  for (ReadRequest& req : r.requests) {
-    if (req.from == cfg.id) {
-      read_states.push_back(ReadState{r.index, std::move(req.context)});
-    } else {
-      Message m;
-      m.type = MessageType::kReadIndexResp;
-      m.to = req.from;
-      m.term = term;
-      m.index = r.index;
-      m.context = std::move(req.context);
-      send(std::move(m));
+  // Rounds finish in order: an ack for a later round has confirmed every earlier one too.
+  while (read_only.oldest() != nullptr &&
+         quorum::has_quorum(confs.current().voters, read_only.oldest()->acks)) {
+    ReadOnly::Round r = read_only.finish_oldest();
+    for (ReadRequest& req : r.requests) {
+      if (req.from == cfg.id) {
+        read_states.push_back(ReadState{r.index, std::move(req.context)});
+      } else {
+        Message m;
+        m.type = MessageType::kReadIndexResp;
+        m.to = req.from;
+        m.term = term;
+        m.index = r.index;
+        m.context = std::move(req.context);
+        send(std::move(m));
+      }
     }
   }
+  // Reads that queued while every round slot was taken.
+  maybe_start_read_round();
 }
 
 void Node::read_index(std::string context) {

@@ -1,11 +1,13 @@
 // ReadIndex bookkeeping on the leader (thesis 6.4). Read requests are batched into rounds: one
-// heartbeat round confirms leadership for every request in it. While a round is in flight, new
-// requests queue for the next round, so the number of rounds stays bounded by the number of
-// heartbeat round trips, not the number of reads.
+// heartbeat round confirms leadership for every request in it. Rounds are pipelined: reads that
+// arrive while a round is in flight start their own round at once instead of waiting a whole
+// round trip for it to finish, up to a bound (then they queue). Rounds are numbered; a
+// follower's ack of round n also confirms every earlier round, since it answered a heartbeat
+// sent after those rounds recorded their commit index (etcd's readOnly.advance does the same).
 #pragma once
 
 #include <cstdint>
-#include <optional>
+#include <deque>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,7 +23,11 @@ struct ReadRequest {
 
 class ReadOnly {
  public:
+  /// Rounds in flight at most; more reads queue for the next free round.
+  static constexpr std::size_t kMaxRounds = 8;
+
   struct Round {
+    std::uint64_t number = 0;
     std::string context;  ///< heartbeat context that identifies the round
     Index index = 0;      ///< leader's commit index when the round started
     std::vector<ReadRequest> requests;
@@ -30,22 +36,27 @@ class ReadOnly {
 
   void enqueue(ReadRequest r) { queued_.push_back(std::move(r)); }
   bool has_queued() const { return !queued_.empty(); }
-  bool in_flight() const { return round_.has_value(); }
+  bool can_start() const { return !queued_.empty() && rounds_.size() < kMaxRounds; }
+  bool in_flight() const { return !rounds_.empty(); }
   /// Starts a round for everything queued, confirmed against commit index `index`. Returns the
   /// round's heartbeat context.
   const std::string& start_round(Index index, NodeId self);
-  /// Records a heartbeat ack carrying `context`; returns true if it belongs to the round.
+  /// Records a heartbeat ack carrying `context` for its round and every earlier one; returns
+  /// true if it confirmed any round in flight.
   bool ack(const std::string& context, NodeId from);
-  const std::optional<Round>& round() const { return round_; }
-  /// Removes and returns the in-flight round (once a quorum acked it).
-  Round finish_round();
+  /// The newest round in flight (its context rides on heartbeats), or nullptr.
+  const Round* newest() const { return rounds_.empty() ? nullptr : &rounds_.back(); }
+  /// The oldest round in flight (rounds finish in order), or nullptr.
+  const Round* oldest() const { return rounds_.empty() ? nullptr : &rounds_.front(); }
+  /// Removes and returns the oldest round (once a quorum acked it).
+  Round finish_oldest();
   /// Drops everything (leadership lost); returns how many requests were dropped.
   std::size_t reset();
   std::size_t queued() const { return queued_.size(); }
 
  private:
   std::vector<ReadRequest> queued_;
-  std::optional<Round> round_;
+  std::deque<Round> rounds_;
   std::uint64_t next_round_ = 1;
 };
 

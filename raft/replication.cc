@@ -141,7 +141,7 @@ void Node::Impl::send_heartbeat(NodeId to, const Progress& pr, const std::string
 }
 
 void Node::Impl::bcast_heartbeat() {
-  const std::string ctx = read_only.round() ? read_only.round()->context : std::string();
+  const std::string ctx = read_only.newest() ? read_only.newest()->context : std::string();
   for (const auto& [id, pr] : prs) {
     if (id != cfg.id) send_heartbeat(id, pr, ctx);
   }

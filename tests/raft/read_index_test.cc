@@ -2,6 +2,7 @@
 // follower reads forwarded to the leader, single-voter shortcut.
 #include <catch2/catch.hpp>
 
+#include "raft/read_only.h"
 #include "tests/raft/cluster.h"
 
 using namespace rafttest;
@@ -35,7 +36,7 @@ TEST_CASE("thesis 6.4: N reads on the leader are confirmed by one heartbeat roun
   }
 }
 
-TEST_CASE("ReadIndex: reads arriving while a round is in flight go into the next round",
+TEST_CASE("ReadIndex: reads arriving while a round is in flight start their own round at once",
           "[raft][readindex]") {
   Cluster c = Cluster::of(3);
   REQUIRE(c.elect(1) == 1);
@@ -46,19 +47,67 @@ TEST_CASE("ReadIndex: reads arriving while a round is in flight go into the next
   REQUIRE(count_read_heartbeats(sent) == 2);
   for (int i = 0; i < 5; ++i) c.node(1).read_index("later" + std::to_string(i));
   c.process(1);
-  REQUIRE(count_read_heartbeats(sent) == 2);  // no new round while one is pending
-  REQUIRE(c.propose(1, "w") == 2);            // meanwhile a write commits
-  REQUIRE(count_read_heartbeats(sent) == 4);  // exactly one more round for all five
+  // Pipelined: the five do not wait a round trip for round 1 to come back.
+  REQUIRE(count_read_heartbeats(sent) == 4);
+  c.stabilize();
+  REQUIRE(count_read_heartbeats(sent) == 4);  // one round for all five
   auto& reads = c.peer(1).reads;
   REQUIRE(reads.size() == 6);
   REQUIRE(reads[0].context == "first");
   REQUIRE(reads[0].index == 1);
-  // The second round started when the first was confirmed; all five share its index, which
-  // is at least the commit index when they arrived.
   for (int i = 1; i < 6; ++i) {
-    REQUIRE(reads[i].index >= 1);
-    REQUIRE(reads[i].index == reads[1].index);
+    REQUIRE(reads[i].context == "later" + std::to_string(i - 1));
+    REQUIRE(reads[i].index == 1);
   }
+}
+
+TEST_CASE("ReadIndex: an ack for a later round confirms the earlier rounds too",
+          "[raft][readindex]") {
+  Cluster c = Cluster::of(3);
+  REQUIRE(c.elect(1) == 1);
+  std::string first_ctx;
+  c.observe = [&](const Message& m) {
+    if (m.type == MessageType::kHeartbeat && !m.context.empty() && first_ctx.empty()) {
+      first_ctx = m.context;
+    }
+  };
+  // Every ack of round 1 is lost.
+  c.drop = [&](const Message& m) {
+    return m.type == MessageType::kHeartbeatResp && m.context == first_ctx;
+  };
+  c.node(1).read_index("a");
+  c.process(1);
+  REQUIRE(!first_ctx.empty());
+  c.stabilize();
+  REQUIRE(c.peer(1).reads.empty());
+  c.node(1).read_index("b");
+  c.stabilize();
+  auto& reads = c.peer(1).reads;
+  REQUIRE(reads.size() == 2);
+  REQUIRE(reads[0].context == "a");  // in order: round 1 is answered before round 2
+  REQUIRE(reads[1].context == "b");
+}
+
+TEST_CASE("ReadIndex: rounds in flight are bounded; later reads queue for a free round",
+          "[raft][readindex]") {
+  Cluster c = Cluster::of(3);
+  REQUIRE(c.elect(1) == 1);
+  std::vector<Message> sent;
+  c.observe = [&](const Message& m) { sent.push_back(m); };
+  c.drop = [](const Message& m) { return m.type == MessageType::kHeartbeatResp; };
+  const int n = static_cast<int>(raft::ReadOnly::kMaxRounds) + 5;
+  for (int i = 0; i < n; ++i) {
+    c.node(1).read_index("r" + std::to_string(i));
+    c.stabilize();
+  }
+  REQUIRE(count_read_heartbeats(sent) == 2 * static_cast<int>(raft::ReadOnly::kMaxRounds));
+  REQUIRE(c.peer(1).reads.empty());
+  c.drop = nullptr;
+  c.tick(1);  // a heartbeat carrying the newest round's context confirms all of them
+  c.stabilize();
+  auto& reads = c.peer(1).reads;
+  REQUIRE(reads.size() == static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) REQUIRE(reads[i].context == "r" + std::to_string(i));
 }
 
 TEST_CASE("ReadIndex: a lost round is completed by later heartbeats", "[raft][readindex]") {
