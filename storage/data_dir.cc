@@ -194,6 +194,14 @@ Result<std::shared_ptr<const SnapshotFile>> DataDir::commit_snapshot(SnapshotWri
   return file;
 }
 
+Result<std::shared_ptr<const SnapshotFile>> DataDir::adopt_snapshot(const std::string& final_path) {
+  auto file = snapshots_->adopt_finished(final_path);
+  if (!file) return file;
+  log_->compact((*file)->meta());
+  log_->set_snapshot_file(*file);
+  return file;
+}
+
 Result<std::shared_ptr<const SnapshotFile>> DataDir::install_snapshot(IncomingSnapshot& incoming) {
   auto file = snapshots_->commit(incoming);
   if (!file) return file;

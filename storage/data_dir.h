@@ -57,6 +57,9 @@ class DataDir {
   /// compact the log to it. In this order, so that a crash in between leaves a snapshot the log
   /// has not caught up with, which open() repairs.
   Result<std::shared_ptr<const SnapshotFile>> commit_snapshot(SnapshotWriter& writer);
+  /// Same as commit_snapshot() for a snapshot whose writer was finished elsewhere (a forked
+  /// child renamed it to `final_path` in snapshots().dir()); refused if older than the current.
+  Result<std::shared_ptr<const SnapshotFile>> adopt_snapshot(const std::string& final_path);
   /// A snapshot from the leader was fully received: verify it, make it current, and install it
   /// into the log. On error nothing changed (ask the leader again).
   Result<std::shared_ptr<const SnapshotFile>> install_snapshot(IncomingSnapshot& incoming);

@@ -149,6 +149,23 @@ Result<std::shared_ptr<const SnapshotFile>> SnapshotStore::commit(IncomingSnapsh
   return adopt(*path);
 }
 
+Result<std::shared_ptr<const SnapshotFile>> SnapshotStore::adopt_finished(const std::string& path) {
+  std::lock_guard commit_lock(commit_mu_);
+  raft::Index index = 0;
+  raft::Term term = 0;
+  const std::string name = path.substr(path.rfind('/') + 1);
+  if (io::join(dir_, name) != path || !parse_snapshot_file_name(name, index, term)) {
+    return Status::error(fmt::format("{} is not a snapshot file name in {}", path, dir_));
+  }
+  // Decided by the name alone: a newer snapshot committed meanwhile may have pruned this file.
+  if (auto cur = current(); cur && index < cur->meta().index) {
+    io::remove_file(path);
+    return Status::error(
+        fmt::format("snapshot at index {} is older than the current one ({})", index, cur->path()));
+  }
+  return adopt(path);
+}
+
 Result<std::shared_ptr<const SnapshotFile>> SnapshotStore::adopt(const std::string& path) {
   auto file = SnapshotFile::open(path);
   // We just wrote and fsynced this file: failing to read its header back is a disk problem.

@@ -43,6 +43,10 @@ class SnapshotStore {
   /// Same for a received snapshot, after verifying it; on failure nothing changed and the caller
   /// asks the leader again (raft::Node::snapshot_rejected()).
   Result<std::shared_ptr<const SnapshotFile>> commit(IncomingSnapshot& incoming);
+  /// Same for a snapshot whose SnapshotWriter was finished elsewhere (raftd: in a forked child,
+  /// which renamed it into dir() itself): `path` is that final path. An older snapshot than the
+  /// current one is refused and its file removed; the current snapshot stays as it was.
+  Result<std::shared_ptr<const SnapshotFile>> adopt_finished(const std::string& path);
 
   /// Names (not paths) of the snapshot files present, oldest first. For tests and diagnostics.
   std::vector<std::string> list() const;
