@@ -44,7 +44,7 @@ std::string lower(std::string_view text) {
 struct RawOptions {
   std::string addr, data_dir, ensemble, id, log_level, log_file, proto_max_bulk_len, max_clients,
       query_buffer_limit, output_pause, tcp_backlog, tick_ms, election_ticks, follower_writes,
-      read_consistency, request_timeout, peer_secret;
+      read_consistency, request_timeout, peer_secret, snapshot_interval;
 };
 
 po::options_description settings_description(RawOptions& raw) {
@@ -72,6 +72,10 @@ po::options_description settings_description(RawOptions& raw) {
     ("request-timeout", po::value(&raw.request_timeout)->default_value("10000")
          ->value_name("MS"),
      "a write or read not decided within MS gets -TIMEOUT")
+    ("snapshot-interval", po::value(&raw.snapshot_interval)->default_value("100000")
+         ->value_name("N"),
+     "snapshot the state machine every N applied entries and compact the log; 0: only on "
+     "CHECKPOINT")
     ("peer-secret", po::value(&raw.peer_secret)->default_value("")->value_name("SECRET"),
      "shared secret every peer must prove in its handshake; empty: none")
     ("log-level", po::value(&raw.log_level)->default_value("info")->value_name("LEVEL"),
@@ -268,6 +272,10 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config) {
   if (!parse_number(raw.request_timeout, rtimeout) || rtimeout < 1) {
     return fail(
         fmt::format("--request-timeout: '{}' is not a positive integer", raw.request_timeout));
+  }
+  if (!parse_number(raw.snapshot_interval, c.snapshot_interval)) {
+    return fail(fmt::format("--snapshot-interval: '{}' is not a non-negative integer",
+                            raw.snapshot_interval));
   }
   c.tick_ms = tick;
   c.election_ticks = eticks;

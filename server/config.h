@@ -36,10 +36,11 @@ struct Config {
   std::uint64_t id = 0;     ///< -i; when not given, derived from addr (node_id_for in raft_host.h)
   int tick_ms = 100;        ///< one Raft tick
   int election_ticks = 10;  ///< election timeout: [N, 2N) ticks
-  bool forward_writes = true;      ///< --follower-writes forward|redirect
-  bool linearizable_reads = true;  ///< --read-consistency linearizable|stale
-  int request_timeout_ms = 10000;  ///< -TIMEOUT for writes/reads not decided by then
-  std::string peer_secret;         ///< shared secret proven in peer handshakes
+  bool forward_writes = true;                ///< --follower-writes forward|redirect
+  bool linearizable_reads = true;            ///< --read-consistency linearizable|stale
+  int request_timeout_ms = 10000;            ///< -TIMEOUT for writes/reads not decided by then
+  std::uint64_t snapshot_interval = 100000;  ///< applied entries between snapshots; 0: never
+  std::string peer_secret;                   ///< shared secret proven in peer handshakes
   log::Level log_level = log::Level::kInfo;
   std::string log_file;                                   ///< empty: stderr
   std::size_t proto_max_bulk_len = 512ull * 1024 * 1024;  ///< Redis proto-max-bulk-len

@@ -1135,6 +1135,17 @@ void register_connection_commands(CommandTable& table) {
   add_or_die(table,
              connection_row("info", -1, kCmdLoading | kCmdStale,
                             "Get information and statistics about the server", info_command));
+  add_or_die(table, connection_row("checkpoint", 1, kCmdAdmin | kCmdDeferred,
+                                   "Snapshot the state machine now and compact the log up to it "
+                                   "(replies once the snapshot is on disk)",
+                                   [](ClientContext& c, Args, resp::Writer&) {
+                                     Proposer::Completion done = c.defer_reply();
+                                     if (c.server().proposer == nullptr) {
+                                       done("-ERR this node has no log to checkpoint\r\n");
+                                       return;
+                                     }
+                                     c.server().proposer->checkpoint(std::move(done));
+                                   }));
   if (table.find("dbsize") == nullptr) {
     add_or_die(table, connection_row("dbsize", 1, kCmdFast,
                                      "Return the number of keys in the selected database",

@@ -100,6 +100,7 @@ Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::
     server_.state_machine.read(*spec, args, now_ms, out);
   } else if (spec->flags & kCmdConnection) {
     spec->connection(client, args, out);
+    if (spec->flags & kCmdDeferred) return Outcome::kDeferred;
   } else {
     log::error("command '{}' has no handler for its flags {:#x}", spec->name, spec->flags);
     std::abort();

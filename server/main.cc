@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   cluster.forward_writes = config.forward_writes;
   cluster.linearizable_reads = config.linearizable_reads;
   cluster.request_timeout_ms = config.request_timeout_ms;
+  cluster.snapshot_interval = config.snapshot_interval;
   cluster.secret = config.peer_secret;
 
   log::Logger& logger = log::Logger::instance();
@@ -122,8 +123,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (auto error = host.start()) {
-    log::error("peer port: {}", *error);
-    std::fprintf(stderr, "raftd: peer port: %s\n", error->c_str());
+    log::error("{}", *error);
+    std::fprintf(stderr, "raftd: %s\n", error->c_str());
     return 1;
   }
 

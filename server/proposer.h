@@ -56,6 +56,9 @@ class Proposer {
   virtual bool may_reap() const { return true; }
   /// Appends INFO's "# Raft" section; nothing without Raft.
   virtual void info(std::string& out) const { (void)out; }
+  /// CHECKPOINT: snapshots the state machine now and compacts the log up to it; completes with
+  /// +OK once the snapshot is durable, or an error.
+  virtual void checkpoint(Completion done) { done("-ERR this node has no log to checkpoint\r\n"); }
 };
 
 /// One node, no replication: every entry is committed the moment it is proposed, so it is

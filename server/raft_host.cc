@@ -28,7 +28,10 @@ std::uint64_t fnv1a(std::string_view bytes, std::uint64_t h = 146959810393466560
 }
 
 std::string error_reply(std::string_view text) {
-  return fmt::format("-{}\r\n", text);
+  std::string line(text);
+  std::replace_if(
+      line.begin(), line.end(), [](char c) { return c == '\r' || c == '\n'; }, ' ');
+  return fmt::format("-{}\r\n", line);
 }
 
 // Splits "host:port" (host may be "[v6]").
@@ -139,6 +142,11 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
   disk_ = std::make_unique<DiskWriter>(
       io_, log_store, [this](std::uint64_t seq, raft::Index last) { on_durable(seq, last); });
   applied_ = std::max(log_store.snapshot_meta().index, node_->status().applied);
+  applied_term_ = log_store.snapshot_meta().term;
+  applied_conf_ = log_store.snapshot_meta().index > 0 ? log_store.snapshot_meta().conf
+                                                      : log_store.initial_state().conf;
+  replay_until_ = log_store.hard_state().commit;
+  snapshotter_ = std::make_unique<Snapshotter>(dir_);
 
   peer::TransportOptions to;
   to.self_id = config_.id;
@@ -170,7 +178,8 @@ RaftHost::~RaftHost() {
 }
 
 std::optional<std::string> RaftHost::start() {
-  if (auto err = transport_->start()) return err;
+  if (auto err = load_snapshot_at_start()) return err;
+  if (auto err = transport_->start()) return fmt::format("peer port: {}", *err);
   for (const auto& [id, addr] : addresses_) add_peer(id, addr);
   const raft::Status st = node_->status();
   if (st.conf.voters.size() == 1 && st.conf.voters.front() == config_.id) {
@@ -222,6 +231,7 @@ void RaftHost::on_tick() {
     if (done) done();
     return;
   }
+  maybe_snapshot();
   schedule_ready();
   tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_ms));
   tick_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -336,6 +346,7 @@ void RaftHost::finish_durable() {
     inflight_.pop_front();
     advanced = true;
   }
+  if (advanced) report_snapshot_taken();
   if (advanced && node_->has_ready()) schedule_ready();
   run_confirmed_reads();
   // A single voter that has applied its whole log serves reads from local state (see
@@ -373,6 +384,7 @@ void RaftHost::handle_snapshot_ready(raft::Ready& rd) {
 void RaftHost::apply_entry(const raft::Entry& e) {
   if (e.index <= applied_) return;
   applied_ = e.index;
+  applied_term_ = e.term;
   if (e.type == raft::EntryType::kConfChange) {
     apply_conf_change(e);
   } else if (!e.data.empty()) {
@@ -407,6 +419,7 @@ void RaftHost::apply_conf_change(const raft::Entry& e) {
   const raft::ConfState conf =
       recorded ? *recorded : raft::apply_conf_change(node_->status().conf, *cc);
   dir_.log().set_conf_state(conf);
+  applied_conf_ = conf;
   if (cc->type == raft::ConfChangeType::kRemoveNode) {
     addresses_.erase(cc->node);
     if (cc->node != config_.id) transport_->remove_peer(cc->node);
@@ -419,25 +432,222 @@ void RaftHost::apply_conf_change(const raft::Entry& e) {
 }
 
 bool RaftHost::receive_snapshot_chunk(const raft::SnapshotChunk& chunk) {
-  if (chunk.offset == 0 || !incoming_snapshot_ ||
-      incoming_snapshot_->meta().index != chunk.meta.index) {
+  if (chunk.offset == 0 || !incoming_snapshot_ || incoming_snapshot_->meta() != chunk.meta) {
     incoming_snapshot_ = dir_.snapshots().receive(chunk.meta, chunk.total_size);
+    received_snapshot_path_.clear();
   }
   if (storage::Status st = incoming_snapshot_->write(chunk.offset, chunk.data); !st) {
     log::warn("snapshot chunk at offset {} refused: {}", chunk.offset, st.message());
     incoming_snapshot_.reset();
     return false;
   }
+  if (!chunk.done) return true;
+  // The last chunk: the whole file is checked (header, body CRC, that it is the snapshot the
+  // leader announced) before the core is told it arrived; a bad one is asked for again.
+  auto path = incoming_snapshot_->finish();
+  incoming_snapshot_.reset();
+  if (!path) {
+    log::warn("snapshot {} from the leader failed verification, asking again: {}", chunk.meta.index,
+              path.message());
+    return false;
+  }
+  received_snapshot_path_ = *path;
   return true;
 }
 
 bool RaftHost::install_snapshot(const raft::SnapshotMeta& meta) {
-  // Loading a received snapshot into the state machine arrives with snapshotting (the log is
-  // never compacted before then, so no leader sends one). Refusing keeps this node safe: it
-  // asks again rather than applying entries on top of state it does not have.
-  log::error("received snapshot at index {} but this build cannot load snapshots yet", meta.index);
-  incoming_snapshot_.reset();
-  return false;
+  if (received_snapshot_path_.empty()) {
+    log::error("asked to install snapshot {} but no verified file was received", meta.index);
+    return false;
+  }
+  const auto started = std::chrono::steady_clock::now();
+  // Our own snapshot in progress is older than this one: adopting it would be refused anyway.
+  if (snapshotter_->running()) snapshotter_->cancel();
+  std::string path = std::move(received_snapshot_path_);
+  received_snapshot_path_.clear();
+  // The file first, then the log (DataDir::install_snapshot's order): a crash in between leaves
+  // a snapshot ahead of the log, which DataDir::open repairs.
+  auto file = dir_.snapshots().adopt_finished(path);
+  if (!file) {
+    log::warn("received snapshot {} not adopted: {}", meta.index, file.message());
+    return false;
+  }
+  dir_.log().install_snapshot(meta);
+  dir_.log().set_snapshot_file(*file);
+  // The log now starts after the snapshot, so the state machine must hold exactly its state:
+  // replace it in place (no second copy of the keyspace in memory).
+  Keyspace& ks = state_machine_.keyspace();
+  ks.clear();
+  if (auto err = load_snapshot(**file, ks)) {
+    // The file passed its checksums, so it is what the leader wrote; a body we cannot decode
+    // means a raftd that writes another format. Serving anything now would be wrong.
+    log::error("snapshot {} passed verification but cannot be loaded: {}; stopping",
+               (*file)->path(), *err);
+    std::abort();
+  }
+  applied_ = meta.index;
+  applied_term_ = meta.term;
+  adopt_members(meta.conf, (*file)->header().context);
+  replay_until_ = 0;
+  // Writes proposed here (as leader, earlier) and decided inside the snapshot: their replies
+  // are gone with the log that held them.
+  while (!pending_writes_.empty() && pending_writes_.begin()->first <= meta.index) {
+    pending_writes_.begin()->second.done(
+        "-TIMEOUT the command's outcome is unknown (the log was replaced by a snapshot)\r\n");
+    pending_writes_.erase(pending_writes_.begin());
+  }
+  ++snapshots_installed_;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  log::info("installed snapshot {} term {} from the leader ({} keys, {} bytes) in {} ms",
+            meta.index, meta.term, ks.size(), (*file)->file_size(), ms);
+  return true;
+}
+
+std::optional<std::string> RaftHost::load_snapshot_at_start() {
+  auto file = dir_.snapshots().current();
+  if (!file) return std::nullopt;
+  const auto started = std::chrono::steady_clock::now();
+  Keyspace& ks = state_machine_.keyspace();
+  if (auto err = load_snapshot(*file, ks)) {
+    return fmt::format("snapshot {} cannot be loaded: {}", file->path(), *err);
+  }
+  adopt_members(file->meta().conf, file->header().context);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  log::info("loaded snapshot {} term {} ({} keys, {} bytes) in {} ms; replaying the log after it",
+            file->meta().index, file->meta().term, ks.size(), file->file_size(), ms);
+  return std::nullopt;
+}
+
+std::string RaftHost::encode_members() const {
+  std::string out;
+  for (raft::NodeId id : applied_conf_.voters) {
+    auto it = addresses_.find(id);
+    if (it == addresses_.end()) continue;
+    if (!out.empty()) out += ',';
+    out += fmt::format("{}/{}", id, it->second);
+  }
+  for (raft::NodeId id : applied_conf_.learners) {
+    auto it = addresses_.find(id);
+    if (it == addresses_.end()) continue;
+    if (!out.empty()) out += ',';
+    out += fmt::format("{}/{}", id, it->second);
+  }
+  return out;
+}
+
+void RaftHost::adopt_members(const raft::ConfState& conf, const std::string& context) {
+  applied_conf_ = conf;
+  std::map<raft::NodeId, std::string> found;
+  std::size_t pos = 0;
+  while (pos < context.size()) {
+    std::size_t end = context.find(',', pos);
+    if (end == std::string::npos) end = context.size();
+    const std::string item = context.substr(pos, end - pos);
+    pos = end + 1;
+    const auto slash = item.find('/');
+    if (slash == std::string::npos) continue;
+    const raft::NodeId id = std::strtoull(item.c_str(), nullptr, 10);
+    if (id != raft::kNoNode) found[id] = item.substr(slash + 1);
+  }
+  auto member = [&](raft::NodeId id) {
+    return std::binary_search(conf.voters.begin(), conf.voters.end(), id) ||
+           std::binary_search(conf.learners.begin(), conf.learners.end(), id);
+  };
+  for (const auto& [id, addr] : found) {
+    if (!member(id)) continue;
+    auto it = addresses_.find(id);
+    if (it != addresses_.end() && it->second == addr) continue;
+    addresses_[id] = addr;
+    if (transport_ && id != config_.id) add_peer(id, addr);
+  }
+  for (auto it = addresses_.begin(); it != addresses_.end();) {
+    if (member(it->first) || it->first == config_.id) {
+      ++it;
+      continue;
+    }
+    if (transport_) transport_->remove_peer(it->first);
+    it = addresses_.erase(it);
+  }
+}
+
+void RaftHost::checkpoint(Completion done) {
+  if (stopping_) {
+    done("-ERR node is shutting down\r\n");
+    return;
+  }
+  if (applied_ <= dir_.log().snapshot_meta().index && !snapshotter_->running()) {
+    done("+OK\r\n");  // the current snapshot already holds everything applied
+    return;
+  }
+  checkpoint_next_.push_back(std::move(done));
+  maybe_snapshot();
+}
+
+void RaftHost::maybe_snapshot() {
+  if (snapshotter_->running()) {
+    if (auto outcome = snapshotter_->poll()) finish_snapshot(*outcome);
+    if (snapshotter_->running()) return;
+  }
+  const raft::Index snap = dir_.log().snapshot_meta().index;
+  const bool due = config_.snapshot_interval > 0 && applied_ >= snap + config_.snapshot_interval;
+  if (!due && checkpoint_next_.empty()) return;
+  if (applied_ < replay_until_ || applied_ <= snap) return;  // nothing new, or still replaying
+  if (auto err = start_snapshot()) {
+    log::debug("snapshot at {} not started: {}", applied_, *err);
+    return;  // tried again at the next tick
+  }
+  checkpoint_waiting_ = std::move(checkpoint_next_);
+  checkpoint_next_.clear();
+}
+
+std::optional<std::string> RaftHost::start_snapshot() {
+  // The log is compacted to the snapshot when it is adopted, which needs our entry at that
+  // index durable (we apply committed entries before our own copy is synced).
+  raft::Term t = 0;
+  if (dir_.log().term(applied_, t) != raft::StorageError::kOk || t != applied_term_) {
+    return "the applied entry is not durable in the local log yet";
+  }
+  storage::SnapshotHeader header;
+  header.meta.index = applied_;
+  header.meta.term = applied_term_;
+  header.meta.conf = applied_conf_;
+  header.context = encode_members();
+  if (auto err = snapshotter_->start(header, state_machine_.keyspace())) return err;
+  log::info("snapshot at index {} started ({} keys)", applied_, state_machine_.keyspace().size());
+  return std::nullopt;
+}
+
+void RaftHost::finish_snapshot(const Snapshotter::Outcome& o) {
+  auto ms = [](std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; };
+  std::vector<Completion> waiting = std::move(checkpoint_waiting_);
+  checkpoint_waiting_.clear();
+  if (o.ok()) {
+    ++snapshots_taken_;
+    last_snapshot_info_ =
+        fmt::format("index={},bytes={},fork_ms={:.1f},write_ms={:.1f}", o.meta.index, o.body_bytes,
+                    ms(o.fork_time), ms(o.child_time));
+    log::info(
+        "snapshot at index {} term {} done: {} bytes, fork {:.1f} ms, child {:.1f} ms; log "
+        "compacted",
+        o.meta.index, o.meta.term, o.body_bytes, ms(o.fork_time), ms(o.child_time));
+    snapshot_to_report_ = o.meta;
+    report_snapshot_taken();
+    for (auto& done : waiting) done("+OK\r\n");
+  } else {
+    log::error("snapshot at index {} failed: {}", o.meta.index, o.error);
+    const std::string reply = error_reply(fmt::format("ERR snapshot failed: {}", o.error));
+    for (auto& done : waiting) done(reply);
+  }
+}
+
+void RaftHost::report_snapshot_taken() {
+  if (!snapshot_to_report_ || node_->status().applied < snapshot_to_report_->index) return;
+  node_->snapshot_taken(*snapshot_to_report_);
+  snapshot_to_report_.reset();
 }
 
 void RaftHost::run_confirmed_reads() {
@@ -683,13 +893,21 @@ void RaftHost::info(std::string& out) const {
                  "raft_pending_writes:{}\r\n"
                  "raft_pending_reads:{}\r\n"
                  "raft_read_index_requests:{}\r\n"
-                 "raft_local_reads:{}\r\n",
+                 "raft_local_reads:{}\r\n"
+                 "raft_snapshot_interval:{}\r\n"
+                 "raft_snapshot_in_progress:{}\r\n"
+                 "raft_snapshots_taken:{}\r\n"
+                 "raft_snapshots_installed:{}\r\n"
+                 "raft_last_snapshot:{}\r\n"
+                 "raft_log_writes:{}\r\n",
                  config_.id, config_.cluster_id, role, st.hard_state.term, st.leader,
                  leader_client_addr(), st.hard_state.commit, applied_, st.last_index,
                  dir_.log().snapshot_meta().index, st.conf.voters.size() + st.conf.learners.size(),
                  st.conf.voters.size(), pending_writes_.size(),
                  read_batches_.size() + confirmed_reads_.size() + unsent_reads_.size(),
-                 read_index_requests_, local_reads_linearizable_ ? "yes" : "no");
+                 read_index_requests_, local_reads_linearizable_ ? "yes" : "no",
+                 config_.snapshot_interval, snapshotter_->running() ? 1 : 0, snapshots_taken_,
+                 snapshots_installed_, last_snapshot_info_, disk_->writes());
   std::vector<raft::NodeId> members = st.conf.voters;
   members.insert(members.end(), st.conf.learners.begin(), st.conf.learners.end());
   std::sort(members.begin(), members.end());

@@ -31,6 +31,7 @@
 #include "server/kv/command.h"
 #include "server/peer/transport.h"
 #include "server/proposer.h"
+#include "server/snapshotter.h"
 
 namespace storage {
 class DataDir;
@@ -50,10 +51,11 @@ struct ClusterConfig {
   std::uint64_t cluster_id = 0;
   int tick_ms = 100;
   int election_ticks = 10;
-  bool forward_writes = true;      ///< false: a follower answers writes with -MOVED
-  bool linearizable_reads = true;  ///< false: reads are served from local state at once
-  int request_timeout_ms = 10000;  ///< a write or read not answered by then gets -TIMEOUT
-  std::string secret;              ///< shared secret for peer handshakes (empty: none)
+  bool forward_writes = true;                ///< false: a follower answers writes with -MOVED
+  bool linearizable_reads = true;            ///< false: reads are served from local state at once
+  int request_timeout_ms = 10000;            ///< a write or read not answered by then gets -TIMEOUT
+  std::uint64_t snapshot_interval = 100000;  ///< applied entries between snapshots; 0: never
+  std::string secret;                        ///< shared secret for peer handshakes (empty: none)
 };
 
 /// Cluster id of a cluster whose initial members are `ids`: every bootstrapping node computes
@@ -86,6 +88,7 @@ class RaftHost final : public Proposer {
   void submit_read(ReadFn run, Completion done) override;
   bool may_reap() const override { return is_leader(); }
   void info(std::string& out) const override;
+  void checkpoint(Completion done) override;
 
   bool is_leader() const;
 
@@ -111,6 +114,19 @@ class RaftHost final : public Proposer {
   };
 
   void on_tick();
+  /// Loads the current snapshot (if any) into the state machine at start.
+  std::optional<std::string> load_snapshot_at_start();
+  /// Starts a snapshot of the applied state in a forked child when one is due (interval or
+  /// CHECKPOINT), and adopts a finished one.
+  void maybe_snapshot();
+  std::optional<std::string> start_snapshot();
+  void finish_snapshot(const Snapshotter::Outcome& outcome);
+  /// Tells the core about the newest snapshot once it has applied that far (it may lag the
+  /// host, which applies entries before their Ready is advanced).
+  void report_snapshot_taken();
+  /// "id/host:port,..." for the snapshot header: the members' addresses at the applied index.
+  std::string encode_members() const;
+  void adopt_members(const raft::ConfState& conf, const std::string& context);
   void schedule_ready();
   void handle_ready();
   /// Hands rd's entries and hard state to the disk thread; returns the job's sequence number
@@ -176,7 +192,20 @@ class RaftHost final : public Proposer {
   std::deque<InFlight> inflight_;  ///< handed out, not yet advanced; in order
   std::uint64_t durable_seq_ = 0;
   std::unique_ptr<DiskWriter> disk_;
-  std::string reply_;  ///< reused by apply
+
+  // Snapshots.
+  std::unique_ptr<Snapshotter> snapshotter_;
+  raft::Term applied_term_ = 0;
+  raft::ConfState applied_conf_;  ///< membership in effect at applied_
+  raft::Index replay_until_ = 0;  ///< commit index at start: no snapshot before replaying it
+  std::vector<Completion> checkpoint_waiting_;  ///< answered when the running snapshot ends
+  std::vector<Completion> checkpoint_next_;     ///< need a snapshot started after they came
+  std::optional<raft::SnapshotMeta> snapshot_to_report_;
+  std::string received_snapshot_path_;  ///< verified incoming file, not installed yet
+  std::uint64_t snapshots_taken_ = 0;
+  std::uint64_t snapshots_installed_ = 0;
+  std::string last_snapshot_info_;  ///< INFO: how the last snapshot went
+  std::string reply_;               ///< reused by apply
   int ticks_ = 0;
 };
 

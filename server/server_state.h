@@ -62,7 +62,7 @@ class ServerState {
   std::string run_id;            ///< 40 random hex characters, new every start (as Redis's run_id)
   std::uint16_t bound_port = 0;  ///< the port actually listened on
   /// Where writes go; also renders INFO's "# Raft" section. Set by main before serving.
-  const Proposer* proposer = nullptr;
+  Proposer* proposer = nullptr;
 
   /// Wall-clock milliseconds since the epoch: the "now" a write is stamped with and reads
   /// expire against.

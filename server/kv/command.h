@@ -31,6 +31,8 @@ enum CommandFlag : std::uint32_t {
   kCmdDenyOom = 1u << 7,   ///< may grow memory (Redis "denyoom"); shown by COMMAND
   kCmdInternal = 1u << 8,  ///< proposed by the node itself (REAPEXPIRED): refuse from clients,
                            ///< hide from COMMAND
+  kCmdDeferred = 1u << 9,  ///< a connection command that always answers later, through
+                           ///< ClientContext::defer_reply() (CHECKPOINT)
 };
 
 /// Prepare step of a write, run on the node that receives it, before proposing:
