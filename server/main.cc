@@ -96,7 +96,11 @@ int main(int argc, char** argv) {
   identity.cluster_id = fmt::format("{:016x}", cluster.cluster_id);
   identity.node_id = config.id;
   identity.address = config.addr.to_string();
-  auto opened = storage::DataDir::open(config.data_dir, identity);
+  storage::DataDir::Options dir_options;
+  // The log reaches back to the previous snapshot, so a damaged newest snapshot file is never
+  // the end of this node's data: it falls back to the older one and replays the log.
+  dir_options.keep_log_to_previous_snapshot = true;
+  auto opened = storage::DataDir::open(config.data_dir, identity, dir_options);
   if (!opened) {
     log::error("{}", opened.message());
     std::fprintf(stderr, "raftd: %s\n", opened.message().c_str());

@@ -514,6 +514,9 @@ std::optional<std::string> RaftHost::load_snapshot_at_start() {
     return fmt::format("snapshot {} cannot be loaded: {}", file->path(), *err);
   }
   adopt_members(file->meta().conf, file->header().context);
+  // The log may start at an older snapshot; its entries up to this one are skipped on replay.
+  applied_ = file->meta().index;
+  applied_term_ = file->meta().term;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
@@ -579,7 +582,7 @@ void RaftHost::checkpoint(Completion done) {
     done("-ERR node is shutting down\r\n");
     return;
   }
-  if (applied_ <= dir_.log().snapshot_meta().index && !snapshotter_->running()) {
+  if (applied_ <= newest_snapshot_index() && !snapshotter_->running()) {
     done("+OK\r\n");  // the current snapshot already holds everything applied
     return;
   }
@@ -592,7 +595,7 @@ void RaftHost::maybe_snapshot() {
     if (auto outcome = snapshotter_->poll()) finish_snapshot(*outcome);
     if (snapshotter_->running()) return;
   }
-  const raft::Index snap = dir_.log().snapshot_meta().index;
+  const raft::Index snap = newest_snapshot_index();
   const bool due = config_.snapshot_interval > 0 && applied_ >= snap + config_.snapshot_interval;
   if (!due && checkpoint_next_.empty()) return;
   if (applied_ < replay_until_ || applied_ <= snap) return;  // nothing new, or still replaying
@@ -602,6 +605,11 @@ void RaftHost::maybe_snapshot() {
   }
   checkpoint_waiting_ = std::move(checkpoint_next_);
   checkpoint_next_.clear();
+}
+
+raft::Index RaftHost::newest_snapshot_index() const {
+  auto file = dir_.snapshots().current();
+  return std::max(file ? file->meta().index : 0, dir_.log().snapshot_meta().index);
 }
 
 std::optional<std::string> RaftHost::start_snapshot() {
@@ -888,6 +896,7 @@ void RaftHost::info(std::string& out) const {
                  "raft_last_applied_index:{}\r\n"
                  "raft_last_log_index:{}\r\n"
                  "raft_snapshot_index:{}\r\n"
+                 "raft_log_first_index:{}\r\n"
                  "raft_num_nodes:{}\r\n"
                  "raft_num_voting_nodes:{}\r\n"
                  "raft_pending_writes:{}\r\n"
@@ -902,8 +911,9 @@ void RaftHost::info(std::string& out) const {
                  "raft_log_writes:{}\r\n",
                  config_.id, config_.cluster_id, role, st.hard_state.term, st.leader,
                  leader_client_addr(), st.hard_state.commit, applied_, st.last_index,
-                 dir_.log().snapshot_meta().index, st.conf.voters.size() + st.conf.learners.size(),
-                 st.conf.voters.size(), pending_writes_.size(),
+                 newest_snapshot_index(), dir_.log().first_index(),
+                 st.conf.voters.size() + st.conf.learners.size(), st.conf.voters.size(),
+                 pending_writes_.size(),
                  read_batches_.size() + confirmed_reads_.size() + unsent_reads_.size(),
                  read_index_requests_, local_reads_linearizable_ ? "yes" : "no",
                  config_.snapshot_interval, snapshotter_->running() ? 1 : 0, snapshots_taken_,

@@ -120,6 +120,7 @@ class RaftHost final : public Proposer {
   /// CHECKPOINT), and adopts a finished one.
   void maybe_snapshot();
   std::optional<std::string> start_snapshot();
+  raft::Index newest_snapshot_index() const;
   void finish_snapshot(const Snapshotter::Outcome& outcome);
   /// Tells the core about the newest snapshot once it has applied that far (it may lag the
   /// host, which applies entries before their Ready is advanced).

@@ -86,6 +86,7 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& dir, const Ide
                                                const Options& options) {
   auto d = std::unique_ptr<DataDir>(new DataDir());
   d->dir_ = dir;
+  d->options_ = options;
   io::make_dirs(dir);
 
   // The lock is held for the life of the process; flock() locks die with it, so a crashed raftd
@@ -166,39 +167,84 @@ DataDir::~DataDir() {
 Status DataDir::reconcile() {
   const raft::SnapshotMeta logged = log_->snapshot_meta();
   std::shared_ptr<const SnapshotFile> current = snapshots_->current();
-  if (current && current->meta().index > logged.index) {
-    // A crash between making a snapshot file current and recording it in the log; finish it.
+  auto matches = [](const std::shared_ptr<const SnapshotFile>& f, const raft::SnapshotMeta& m) {
+    return f && f->meta().index == m.index && f->meta().term == m.term;
+  };
+  const bool behind =
+      current &&
+      (current->meta().index > log_->last_index() ||
+       (!options_.keep_log_to_previous_snapshot && current->meta().index > logged.index));
+  if (behind) {
+    // A crash between making a received snapshot current and recording it in the log (or, for a
+    // snapshot of our own, between making it current and compacting); finish it.
     diagnostics_.push_back(
         fmt::format("log in {} was behind snapshot {}; installed it (index {} term {})",
                     log_->dir(), current->path(), current->meta().index, current->meta().term));
     log_->install_snapshot(current->meta());
-  } else if (logged.index > 0 && (!current || current->meta().index != logged.index ||
-                                  current->meta().term != logged.term)) {
-    std::string why;
-    for (const auto& d : diagnostics_) why += "; " + d;
-    return Status::error(fmt::format(
-        "data directory {}: the log is compacted through index {} (term {}) but {} has no valid "
-        "snapshot file for it (newest valid: {}){}",
-        dir_, logged.index, logged.term, snapshots_->dir(), current ? current->path() : "none",
-        why));
+    log_->set_snapshot_file(std::move(current));
+    return Status::ok();
   }
-  log_->set_snapshot_file(std::move(current));
-  return Status::ok();
+  if (logged.index == 0) {
+    // The log starts at index 1: nothing to stream, whatever snapshot we load from.
+    log_->set_snapshot_file(nullptr);
+    return Status::ok();
+  }
+  if (matches(current, logged)) {
+    log_->set_snapshot_file(std::move(current));
+    return Status::ok();
+  }
+  if (current && current->meta().index > logged.index) {
+    // The log reaches back to an older snapshot (keep_log_to_previous_snapshot): we load the
+    // newest one and stream the one the log starts at.
+    auto older = snapshots_->open_verified(logged);
+    if (older) {
+      log_->set_snapshot_file(std::move(*older));
+      return Status::ok();
+    }
+    raft::Term term = 0;
+    if (log_->term(current->meta().index, term) == raft::StorageError::kOk &&
+        term == current->meta().term) {
+      diagnostics_.push_back(fmt::format(
+          "snapshot for the start of the log in {} is unusable ({}); compacted the log to {}",
+          log_->dir(), older.message(), current->path()));
+      log_->compact(current->meta());
+      log_->set_snapshot_file(std::move(current));
+      return Status::ok();
+    }
+  }
+  std::string why;
+  for (const auto& d : diagnostics_) why += "; " + d;
+  return Status::error(fmt::format(
+      "data directory {}: the log is compacted through index {} (term {}) but {} has no valid "
+      "snapshot file for it (newest valid: {}){}",
+      dir_, logged.index, logged.term, snapshots_->dir(), current ? current->path() : "none", why));
+}
+
+void DataDir::compact_after_snapshot(const std::shared_ptr<const SnapshotFile>& newest,
+                                     const std::shared_ptr<const SnapshotFile>& previous) {
+  if (!options_.keep_log_to_previous_snapshot) {
+    log_->compact(newest->meta());
+    log_->set_snapshot_file(newest);
+    return;
+  }
+  if (!previous || previous->meta().index <= log_->snapshot_meta().index) return;
+  log_->compact(previous->meta());
+  log_->set_snapshot_file(previous);
 }
 
 Result<std::shared_ptr<const SnapshotFile>> DataDir::commit_snapshot(SnapshotWriter& writer) {
+  auto previous = snapshots_->current();
   auto file = snapshots_->commit(writer);
   if (!file) return file;
-  log_->compact((*file)->meta());
-  log_->set_snapshot_file(*file);
+  compact_after_snapshot(*file, previous);
   return file;
 }
 
 Result<std::shared_ptr<const SnapshotFile>> DataDir::adopt_snapshot(const std::string& final_path) {
+  auto previous = snapshots_->current();
   auto file = snapshots_->adopt_finished(final_path);
   if (!file) return file;
-  log_->compact((*file)->meta());
-  log_->set_snapshot_file(*file);
+  compact_after_snapshot(*file, previous);
   return file;
 }
 

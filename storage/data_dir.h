@@ -29,6 +29,11 @@ class DataDir {
  public:
   struct Options {
     LogStore::Options log;
+    /// When a new snapshot is taken, compact the log only up to the previous one (and stream
+    /// that one to followers), so the log always reaches back to an older snapshot: if the
+    /// newest file is ever found damaged, the older one plus the log rebuild the same state.
+    /// Costs at most one snapshot interval of extra log. raftd turns it on.
+    bool keep_log_to_previous_snapshot = false;
   };
 
   /// Creates or opens DIR. Fails (with a message naming DIR) when another process holds the
@@ -68,7 +73,12 @@ class DataDir {
   DataDir() = default;
   Status reconcile();
 
+  /// The log is compacted to `newest`, or (keep_log_to_previous_snapshot) to `previous`.
+  void compact_after_snapshot(const std::shared_ptr<const SnapshotFile>& newest,
+                              const std::shared_ptr<const SnapshotFile>& previous);
+
   std::string dir_;
+  Options options_;
   int lock_fd_ = -1;
   Identity identity_;
   std::unique_ptr<SnapshotStore> snapshots_;

@@ -107,6 +107,18 @@ std::unique_ptr<SnapshotStore> SnapshotStore::open(const std::string& dir,
   return store;
 }
 
+Result<std::shared_ptr<const SnapshotFile>> SnapshotStore::open_verified(
+    const raft::SnapshotMeta& meta) const {
+  auto file = SnapshotFile::open(io::join(dir_, snapshot_file_name(meta.index, meta.term)));
+  if (!file) return file.status();
+  if (Status s = (*file)->verify(); !s) return s;
+  if ((*file)->meta() != meta) {
+    return Status::error(fmt::format("{} describes another snapshot than index {} term {}",
+                                     (*file)->path(), meta.index, meta.term));
+  }
+  return std::shared_ptr<const SnapshotFile>(std::move(*file));
+}
+
 std::shared_ptr<const SnapshotFile> SnapshotStore::current() const {
   std::lock_guard lock(mu_);
   return current_;

@@ -28,6 +28,9 @@ class SnapshotStore {
 
   /// The current snapshot (nullptr when there is none). Thread-safe.
   std::shared_ptr<const SnapshotFile> current() const;
+  /// Opens and fully verifies the stored snapshot for `meta` (not necessarily the current one:
+  /// the log may start at an older snapshot). An error names the file and what is wrong.
+  Result<std::shared_ptr<const SnapshotFile>> open_verified(const raft::SnapshotMeta& meta) const;
 
   /// Starts writing a snapshot taken locally; finish it with commit(). May be used from a
   /// background thread while the store serves current().

@@ -249,3 +249,78 @@ TEST_CASE("installing a received snapshot replaces the log", "[data_dir]") {
   CHECK(d->log().initial_state().conf == meta.conf);
   CHECK(d->log().hard_state().commit == 50);
 }
+
+namespace {
+
+std::unique_ptr<DataDir> open_keeping(const std::string& path) {
+  DataDir::Options o;
+  o.keep_log_to_previous_snapshot = true;
+  auto r = DataDir::open(path, kId, o);
+  INFO(r.message());
+  REQUIRE(r.is_ok());
+  return std::move(*r);
+}
+
+}  // namespace
+
+TEST_CASE("keep_log_to_previous_snapshot: the log reaches back to the previous snapshot",
+          "[data_dir]") {
+  TempDir tmp;
+  auto d = open_keeping(tmp.path());
+  d->log().save(nullptr, run(1, 30, 1));
+  take_snapshot(*d, 10, "state at 10");
+  CHECK(d->log().first_index() == 1);  // no older snapshot yet: the whole log stays
+  take_snapshot(*d, 20, "state at 20");
+  CHECK(d->snapshots().current()->meta().index == 20);
+  CHECK(d->log().first_index() == 11);  // compacted to the previous snapshot only
+  std::string image;
+  std::uint64_t total = 0;
+  d->log().snapshot_chunk(0, SIZE_MAX, image, total);
+  auto streamed = d->snapshots().open_verified(d->log().snapshot_meta());
+  REQUIRE(streamed.is_ok());
+  CHECK(total == (*streamed)->file_size());  // followers get the snapshot the log starts at
+  take_snapshot(*d, 30, "state at 30");
+  CHECK(d->log().first_index() == 21);
+}
+
+TEST_CASE("keep_log_to_previous_snapshot: a damaged newest snapshot falls back to the older one",
+          "[data_dir][corruption]") {
+  TempDir tmp;
+  std::string newest;
+  {
+    auto d = open_keeping(tmp.path());
+    d->log().save(nullptr, run(1, 30, 1));
+    take_snapshot(*d, 10, "state at 10");
+    take_snapshot(*d, 20, "state at 20");
+    newest = d->snapshots().current()->path();
+  }
+  storage_test::flip_byte(newest, std::filesystem::file_size(newest) - 2);
+  auto d = open_keeping(tmp.path());
+  REQUIRE(d->snapshots().current() != nullptr);
+  CHECK(d->snapshots().current()->meta().index == 10);  // loaded instead, log replays 11..30
+  CHECK(d->log().first_index() == 11);
+  CHECK(d->log().last_index() == 30);
+  bool said = false;
+  for (const auto& diag : d->diagnostics()) said |= diag.find(newest) != std::string::npos;
+  CHECK(said);
+}
+
+TEST_CASE(
+    "keep_log_to_previous_snapshot: without the older file the log is compacted to the newest",
+    "[data_dir]") {
+  TempDir tmp;
+  std::string older;
+  {
+    auto d = open_keeping(tmp.path());
+    d->log().save(nullptr, run(1, 30, 1));
+    take_snapshot(*d, 10, "state at 10");
+    older = d->snapshots().current()->path();
+    take_snapshot(*d, 20, "state at 20");
+  }
+  std::filesystem::remove(older);
+  auto d = open_keeping(tmp.path());
+  CHECK(d->snapshots().current()->meta().index == 20);
+  CHECK(d->log().first_index() == 21);
+  REQUIRE_FALSE(d->diagnostics().empty());
+  CHECK_THAT(d->diagnostics().back(), Catch::Contains("compacted the log to"));
+}
