@@ -223,6 +223,10 @@ void RaftHost::on_tick() {
   if (stopping_ && (!is_leader() || now >= shutdown_deadline_ms_)) {
     stopped_ = true;
     disk_->drain();
+    // Every client still waiting gets its answer now: a session waiting for a completion keeps
+    // itself alive, and nothing would ever complete it once we stop.
+    fail_outstanding("-TIMEOUT node is shutting down; the command's outcome is unknown\r\n",
+                     "-CLUSTERDOWN node is shutting down\r\n");
     if (unsynced_hard_state_ != persisted_hard_state_) {
       dir_.log().save(&unsynced_hard_state_, {});  // a clean stop restarts at its commit index
     }
@@ -667,6 +671,22 @@ void RaftHost::run_confirmed_reads() {
   }
 }
 
+void RaftHost::fail_outstanding(std::string_view unknown, std::string_view not_done) {
+  for (auto& [index, w] : pending_writes_) w.done(unknown);
+  pending_writes_.clear();
+  for (auto& [id, f] : forwards_) f.done(unknown);
+  forwards_.clear();
+  fail_all_reads(not_done);
+  for (auto& r : unsent_reads_) r.done(not_done);
+  unsent_reads_.clear();
+  for (auto& [index, r] : confirmed_reads_) r.done(not_done);
+  confirmed_reads_.clear();
+  for (auto& done : checkpoint_waiting_) done(not_done);
+  checkpoint_waiting_.clear();
+  for (auto& done : checkpoint_next_) done(not_done);
+  checkpoint_next_.clear();
+}
+
 void RaftHost::fail_all_reads(std::string_view reply) {
   for (auto& [ctx, batch] : read_batches_) {
     for (auto& r : batch.reads) r.done(reply);
@@ -747,7 +767,7 @@ void RaftHost::propose_entry(std::string entry, Completion done) {
 void RaftHost::submit_write(const CommandSpec& spec, Args args, std::string entry,
                             Completion done) {
   (void)spec;
-  if (is_leader()) {
+  if (is_leader() || stopping_) {  // propose_entry refuses once stopping
     propose_entry(std::move(entry), std::move(done));
     return;
   }

@@ -145,6 +145,9 @@ class RaftHost final : public Proposer {
   bool install_snapshot(const raft::SnapshotMeta& meta);
   void run_confirmed_reads();
   void fail_all_reads(std::string_view reply);
+  /// Answers every client still waiting (shutdown): `unknown` for writes whose outcome cannot
+  /// be known, `not_done` for reads and checkpoints.
+  void fail_outstanding(std::string_view unknown, std::string_view not_done);
   void expire_requests(std::int64_t now_ms);
   void update_log_context();
   void on_forward(raft::NodeId from, std::uint64_t request_id, std::vector<std::string> args);
