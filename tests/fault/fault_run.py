@@ -670,6 +670,10 @@ def main():
     ap.add_argument("--stale-reads", action="store_true",
                     help="run raftd with --read-consistency stale (local reads, not "
                     "linearizable by design: a self-check with --expect violation)")
+    ap.add_argument("--snapshot-interval", type=int,
+                    help="run raftd with --snapshot-interval N (small values put snapshots, log "
+                    "compaction and snapshot installs on followers that were down under the "
+                    "faults)")
     ap.add_argument("--expect", choices=("linearizable", "violation"), default="linearizable",
                     help="violation: the run passes only if the checker finds the history NOT "
                     "linearizable (a self-check with --faults wipe-all)")
@@ -691,6 +695,8 @@ def main():
         extra += ["--follower-writes", "redirect"]
     if args.stale_reads:
         extra += ["--read-consistency", "stale"]
+    if args.snapshot_interval is not None:
+        extra += ["--snapshot-interval", str(args.snapshot_interval)]
     cluster = FaultCluster(args.nodes, args.port, base_host=args.base_host, binary=binary,
                            extra_args=extra,
                            name="fault-s%d-%s" % (args.seed, args.faults))
