@@ -572,6 +572,23 @@ def case_disk_corruption(c):
     wait_caught_up(c)
     assert_same(dump(leader), victim, "after more writes")
 
+    # Only the older file (the one the log starts at, which a leader would stream) damaged on
+    # another node: it starts from the newest and compacts its log up to it instead.
+    other = next(n for n in c.nodes if n is not leader and n is not victim)
+    ofiles = snapshot_files(other)
+    assert len(ofiles) == 2, ofiles
+    other.kill9()
+    flip_byte(ofiles[0][2])
+    off = log_size(other)
+    other.start()
+    wait_caught_up(c)
+    text = log_since(other, off)
+    assert "unusable" in text and os.path.basename(ofiles[0][2]) in text, (
+        "the restart log does not name the damaged older file %s" % ofiles[0][2])
+    assert re.search(r"loaded snapshot %d " % ofiles[1][0], text), text[-2000:]
+    assert info_int(other, "raft_log_first_index") == ofiles[1][0] + 1, other.info()
+    assert_same(dump(leader), other, "after losing the older snapshot")
+
     # Both files damaged while the log is compacted through the older one: nothing to start
     # from, so the node refuses, naming the directory, and never serves.
     victim.kill9()
@@ -838,6 +855,9 @@ def main():
     base_host = 230 + 3 * ((port - 26000) // 100)
     assert 26000 <= port < 27000 and base_host + 3 <= 254, (port, base_host)
     c = Cluster(3, port, base_host=base_host, extra_args=FAST + extra, name="snap-" + name)
+    if os.environ.get("SNAP_KEEP"):  # keep the data directories and logs for a look afterwards
+        c.keep = True
+        print("workdir %s" % c.workdir)
     ok = False
     t0 = time.monotonic()
     try:
