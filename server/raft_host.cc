@@ -289,7 +289,10 @@ void RaftHost::handle_ready() {
     }
     // The leader sends before its own disk write: replication and the local fsync overlap
     // (thesis 10.2.1); the core only counts its own entries once advance() says they are durable.
-    for (const raft::Message& m : rd.messages) transport_->send(m);
+    for (const raft::Message& m : rd.messages) {
+      if (m.type == raft::MessageType::kSnapshot) note_snapshot_sent(m);
+      transport_->send(m);
+    }
 
     if (rd.snapshot_chunk || rd.snapshot) {
       handle_snapshot_ready(rd);
@@ -600,7 +603,9 @@ void RaftHost::maybe_snapshot() {
     if (snapshotter_->running()) return;
   }
   const raft::Index snap = newest_snapshot_index();
-  const bool due = config_.snapshot_interval > 0 && applied_ >= snap + config_.snapshot_interval;
+  const bool due =
+      (config_.snapshot_interval > 0 && applied_ >= snap + config_.snapshot_interval) ||
+      streamed_damaged_;
   if (!due && checkpoint_next_.empty()) return;
   if (applied_ < replay_until_ || applied_ <= snap) return;  // nothing new, or still replaying
   if (auto err = start_snapshot()) {
@@ -649,10 +654,50 @@ void RaftHost::finish_snapshot(const Snapshotter::Outcome& o) {
     snapshot_to_report_ = o.meta;
     report_snapshot_taken();
     for (auto& done : waiting) done("+OK\r\n");
+    if (streamed_damaged_) compact_past_damaged_file();
   } else {
     log::error("snapshot at index {} failed: {}", o.meta.index, o.error);
     const std::string reply = error_reply(fmt::format("ERR snapshot failed: {}", o.error));
     for (auto& done : waiting) done(reply);
+  }
+}
+
+void RaftHost::note_snapshot_sent(const raft::Message& m) {
+  if (m.snapshot_offset != 0) return;
+  if (m.snapshot.index != streamed_index_) {
+    streamed_index_ = m.snapshot.index;
+    streamed_restarts_ = 0;
+  }
+  // A transfer starts over when the follower rejected the whole file (or lost its copy). A few
+  // restarts are normal (a follower restarting mid-transfer); many mean the file itself may be
+  // bad, and resending it forever would never help the follower.
+  if (++streamed_restarts_ < 4 || streamed_verified_ == m.snapshot.index || streamed_damaged_) {
+    return;
+  }
+  auto file = dir_.snapshots().open_verified(m.snapshot);
+  if (file) {
+    streamed_verified_ = m.snapshot.index;
+    return;
+  }
+  log::error("the snapshot streamed to followers is damaged: {}; taking a new one", file.message());
+  streamed_damaged_ = true;
+  compact_past_damaged_file();
+}
+
+void RaftHost::compact_past_damaged_file() {
+  auto now_streamed = dir_.compact_to_current();
+  if (now_streamed) {
+    log::warn("log compacted to snapshot {}, which followers get from now on",
+              (*now_streamed)->path());
+    streamed_damaged_ = false;
+    streamed_restarts_ = 0;
+    snapshot_to_report_ = (*now_streamed)->meta();
+    report_snapshot_taken();
+    return;
+  }
+  // No newer good snapshot yet: take one; finish_snapshot() comes back here.
+  if (!snapshotter_->running()) {
+    if (auto err = start_snapshot()) log::warn("cannot start a snapshot: {}", *err);
   }
 }
 

@@ -125,6 +125,9 @@ class RaftHost final : public Proposer {
   /// Tells the core about the newest snapshot once it has applied that far (it may lag the
   /// host, which applies entries before their Ready is advanced).
   void report_snapshot_taken();
+  /// Called for each InstallSnapshot chunk we send; see streamed_restarts_.
+  void note_snapshot_sent(const raft::Message& m);
+  void compact_past_damaged_file();
   /// "id/host:port,..." for the snapshot header: the members' addresses at the applied index.
   std::string encode_members() const;
   void adopt_members(const raft::ConfState& conf, const std::string& context);
@@ -209,7 +212,13 @@ class RaftHost final : public Proposer {
   std::uint64_t snapshots_taken_ = 0;
   std::uint64_t snapshots_installed_ = 0;
   std::string last_snapshot_info_;  ///< INFO: how the last snapshot went
-  std::string reply_;               ///< reused by apply
+  /// Transfers of the streamed snapshot started (offset 0 sent) since it was last checked: a
+  /// follower that keeps rejecting it makes us verify our own file.
+  raft::Index streamed_index_ = 0;
+  int streamed_restarts_ = 0;
+  raft::Index streamed_verified_ = 0;  ///< streamed snapshot already verified good
+  bool streamed_damaged_ = false;      ///< take a snapshot and compact the log past the file
+  std::string reply_;                  ///< reused by apply
   int ticks_ = 0;
 };
 

@@ -232,6 +232,18 @@ void DataDir::compact_after_snapshot(const std::shared_ptr<const SnapshotFile>& 
   log_->set_snapshot_file(previous);
 }
 
+Result<std::shared_ptr<const SnapshotFile>> DataDir::compact_to_current() {
+  auto current = snapshots_->current();
+  if (!current || current->meta().index <= log_->snapshot_meta().index) {
+    return Status::error(fmt::format("no snapshot newer than the log's start (index {}) in {}",
+                                     log_->snapshot_meta().index, snapshots_->dir()));
+  }
+  if (Status s = current->verify(); !s) return s;
+  log_->compact(current->meta());
+  log_->set_snapshot_file(current);
+  return current;
+}
+
 Result<std::shared_ptr<const SnapshotFile>> DataDir::commit_snapshot(SnapshotWriter& writer) {
   auto previous = snapshots_->current();
   auto file = snapshots_->commit(writer);

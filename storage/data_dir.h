@@ -65,6 +65,10 @@ class DataDir {
   /// Same as commit_snapshot() for a snapshot whose writer was finished elsewhere (a forked
   /// child renamed it to `final_path` in snapshots().dir()); refused if older than the current.
   Result<std::shared_ptr<const SnapshotFile>> adopt_snapshot(const std::string& final_path);
+  /// The file the log starts at (the one streamed to followers) turned out damaged: compact the
+  /// log to the current snapshot instead, if that one is newer and valid. Returns the file now
+  /// streamed, or an error when there is none better.
+  Result<std::shared_ptr<const SnapshotFile>> compact_to_current();
   /// A snapshot from the leader was fully received: verify it, make it current, and install it
   /// into the log. On error nothing changed (ask the leader again).
   Result<std::shared_ptr<const SnapshotFile>> install_snapshot(IncomingSnapshot& incoming);

@@ -629,27 +629,22 @@ def case_transit_corruption(c):
     flip_byte(path)
     print("damaged the leader's streamed file %s" % os.path.basename(path))
     off = log_size(follower)
+    loff = log_size(leader)
     follower.start()
-    # It is asked again and fails again: never installed, never applied past where it stopped.
+    # It is asked again and fails again: never installed.
     wait_until(lambda: log_since(follower, off).count("failed verification") >= 2, 60,
                "the follower to reject the damaged snapshot twice")
-    text = log_since(follower, off)
-    assert "installed snapshot" not in text, "the damaged snapshot was installed"
-    i = follower.info()
-    assert i["raft_snapshots_installed"] == "0", i
-    assert int(i["raft_last_applied_index"]) < start_snap, i
-    assert not any(f[0] == start_snap for f in snapshot_files(follower))
-    # Two more snapshots on the leader: the damaged file is pruned and a good one is streamed.
-    for r in (1, 2):
-        write_all(leader, dataset_cmds("u%d" % r, 300))
-        checkpoint(leader)
-    assert not os.path.exists(path), "the damaged file was not pruned"
+    # After a few rejected transfers the leader checks its own file, finds it damaged, names it
+    # and compacts its log past it (or takes a new snapshot): no operator needed.
+    wait_until(lambda: "streamed to followers is damaged" in log_since(leader, loff), 60,
+               "the leader to find its streamed file damaged")
+    print([l for l in log_since(leader, loff).splitlines() if "damaged" in l][0])
     wait_until(lambda: info_int(follower, "raft_snapshots_installed") >= 1, 60,
                "the follower to install a good snapshot")
     wait_caught_up(c)
-    m = re.search(r"installed snapshot (\d+) .*", log_since(follower, off))
-    assert m and int(m.group(1)) > start_snap, "no install of a newer snapshot"
-    print(m.group(0))
+    installed = [int(n) for n in re.findall(r"installed snapshot (\d+) ", log_since(follower, off))]
+    assert installed and all(n > start_snap for n in installed), installed
+    print("installed %s (the damaged one was %d)" % (installed, start_snap))
     assert_same(dump(leader), follower, "after installing a good snapshot")
 
 
