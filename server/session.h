@@ -68,7 +68,7 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
     SlotState state = SlotState::kDeferred;
     std::string reply;
     std::vector<std::string> args;  ///< a parked command
-    bool write = false;             ///< a deferred write (else a deferred read: ReadIndex)
+    bool write = false;             ///< a write (a deferred one, else a deferred read: ReadIndex)
   };
 
   /// Reads what the socket holds and runs it, until it would block; then waits for readiness.
@@ -105,18 +105,18 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   std::vector<char> in_;  // bytes [in_begin_, in_end_) are received but not yet consumed
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
-  std::string out_;                 // replies ready to send
-  std::string sending_;             // the part handed to the in-flight async_write
-  std::string scratch_;             // a reply made while earlier ones are pending
-  std::deque<Slot> pending_;        // replies not yet in out_, in command order
-  std::uint64_t pending_base_ = 0;  // slot number of pending_.front()
-  std::size_t deferred_ = 0;        // completions handed out and not yet called
-  std::size_t parked_ = 0;          // slots in state kParked
-  std::size_t deferred_reads_ = 0;  // deferred slots that are reads (writes must not pass them)
-  bool dispatching_write_ = false;  // the command being dispatched is a write
-  std::size_t pending_bytes_ = 0;   // sum of weight() over pending_
-  std::uint64_t running_seq_ = 0;   // slot of the parked command being run
-  bool running_parked_ = false;     // defer_reply() fills slot running_seq_
+  std::string out_;                   // replies ready to send
+  std::string sending_;               // the part handed to the in-flight async_write
+  std::string scratch_;               // a reply made while earlier ones are pending
+  std::deque<Slot> pending_;          // replies not yet in out_, in command order
+  std::uint64_t pending_base_ = 0;    // slot number of pending_.front()
+  std::size_t deferred_ = 0;          // completions handed out and not yet called
+  std::deque<std::uint64_t> parked_;  // slot numbers of the kParked slots, oldest first
+  std::size_t deferred_reads_ = 0;    // deferred slots that are reads (writes must not pass them)
+  bool dispatching_write_ = false;    // the command being dispatched is a write
+  std::size_t pending_bytes_ = 0;     // sum of weight() over pending_
+  std::uint64_t running_seq_ = 0;     // slot of the parked command being run
+  bool running_parked_ = false;       // defer_reply() fills slot running_seq_
   bool advancing_ = false;
   bool discard_parked_ = false;    // QUIT or CLIENT KILL of oneself ran: parked commands never run
   std::shared_ptr<Session> self_;  // set while deferred_ > 0: late completions find us alive
