@@ -122,6 +122,7 @@ class SnapshotWriter {
 
  private:
   void flush_buffer();
+  void write(std::string_view bytes);
 
   std::string temp_path_;
   std::string final_path_;
@@ -132,6 +133,9 @@ class SnapshotWriter {
   std::uint64_t body_size_ = 0;
   std::uint32_t body_crc_ = 0;
   bool finished_ = false;
+  std::uint64_t written_ = 0;            // bytes written to the file so far
+  std::uint64_t writeback_started_ = 0;  // [0, this) has been handed to writeback
+  std::uint64_t writeback_waited_ = 0;   // [0, this) is on the disk (write-back finished)
 };
 
 /// A snapshot arriving from the leader as (offset, bytes) chunks of its file image (see
