@@ -127,6 +127,12 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
   rc.heartbeat_ticks = 1;
   rc.pre_vote = true;
   rc.check_quorum = true;
+  // Raft's own flow control must keep a follower's Appends within the transport's send queue:
+  // beyond it the transport drops frames, heartbeats among them, and a flood of writes (a
+  // million-command --pipe) cost the leader its followers. Half the queue leaves room for
+  // heartbeats, votes and snapshot chunks.
+  rc.max_inflight_msgs = static_cast<int>(
+      std::max<std::size_t>(4, peer::TransportOptions{}.max_queue_bytes / 2 / rc.max_msg_bytes));
   rc.rand = [this](std::uint64_t n) {
     // xorshift64*: cheap, and only election jitter depends on it.
     rng_state_ ^= rng_state_ >> 12;
@@ -740,32 +746,25 @@ void RaftHost::fail_all_reads(std::string_view reply) {
 }
 
 void RaftHost::expire_requests(std::int64_t now) {
+  // Each map is keyed by a number handed out in arrival order and each deadline is arrival time
+  // plus the same timeout, so deadlines only grow along a map: stop at the first one not due.
+  // (A scan of every request per tick took the loop's whole time with a million writes in
+  // flight, and replication stalled behind it.)
   static constexpr std::string_view kWriteTimeout =
       "-TIMEOUT the command was proposed but its outcome is unknown (no commit in time)\r\n";
-  for (auto it = pending_writes_.begin(); it != pending_writes_.end();) {
-    if (it->second.deadline_ms <= now) {
-      it->second.done(kWriteTimeout);
-      it = pending_writes_.erase(it);
-    } else {
-      ++it;
-    }
+  while (!pending_writes_.empty() && pending_writes_.begin()->second.deadline_ms <= now) {
+    pending_writes_.begin()->second.done(kWriteTimeout);
+    pending_writes_.erase(pending_writes_.begin());
   }
-  for (auto it = read_batches_.begin(); it != read_batches_.end();) {
-    if (it->second.deadline_ms <= now) {
-      for (auto& r : it->second.reads)
-        r.done("-TIMEOUT the read could not be confirmed in time\r\n");
-      it = read_batches_.erase(it);
-    } else {
-      ++it;
-    }
+  while (!read_batches_.empty() && read_batches_.begin()->second.deadline_ms <= now) {
+    for (auto& r : read_batches_.begin()->second.reads)
+      r.done("-TIMEOUT the read could not be confirmed in time\r\n");
+    read_batches_.erase(read_batches_.begin());
   }
-  for (auto it = forwards_.begin(); it != forwards_.end();) {
-    if (it->second.deadline_ms <= now) {
-      it->second.done("-TIMEOUT no reply from the leader; the command's outcome is unknown\r\n");
-      it = forwards_.erase(it);
-    } else {
-      ++it;
-    }
+  while (!forwards_.empty() && forwards_.begin()->second.deadline_ms <= now) {
+    forwards_.begin()->second.done(
+        "-TIMEOUT no reply from the leader; the command's outcome is unknown\r\n");
+    forwards_.erase(forwards_.begin());
   }
 }
 

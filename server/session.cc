@@ -15,6 +15,14 @@ namespace {
 constexpr std::size_t kReadChunk = 16 * 1024;      // Redis PROTO_IOBUF_LEN
 constexpr std::size_t kShrinkAbove = 1024 * 1024;  // give back big buffers once idle
 constexpr std::size_t kPausedResumeDivisor = 2;    // resume reading at half the limit
+// Reads per turn of the event loop before a client yields to everything else (timers, peers,
+// the Raft loop, other clients). Without it a client pipelining a million commands kept the
+// loop for itself until its input ran dry, and followers starved of heartbeats elected anew.
+constexpr int kReadsPerTurn = 16;
+// Commands of one client that may wait for their outcome (writes in Raft, reads for their
+// ReadIndex) before it stops reading more. A flood then flows at the rate the cluster commits
+// instead of piling up proposals that -TIMEOUT before their turn.
+constexpr std::size_t kMaxInFlight = 16 * 1024;
 
 std::string endpoint_string(const boost::asio::ip::tcp::endpoint& ep) {
   const auto addr = ep.address();
@@ -72,7 +80,8 @@ std::string Session::events() const {
 bool Session::output_over_limit() const {
   // Parked commands and replies waiting for earlier slots count too: a client pipelining
   // behind a slow write must not make us buffer without bound.
-  return out_.size() + sending_.size() + pending_bytes_ > server().config.client_output_pause;
+  return out_.size() + sending_.size() + pending_bytes_ > server().config.client_output_pause ||
+         deferred_ >= kMaxInFlight;
 }
 
 std::size_t Session::weight(const Slot& slot) {
@@ -98,12 +107,21 @@ void Session::make_read_space() {
 }
 
 void Session::pump_input() {
-  if (pumping_ || waiting_read_) return;
+  if (pumping_ || waiting_read_ || pump_posted_) return;
   pumping_ = true;
   ServerState& s = server();
+  int reads = 0;
   while (!closed_ && !closing_) {
     if (held_back_ || output_over_limit()) {
       input_paused_ = true;  // maybe_resume_input() restarts once the output drains
+      break;
+    }
+    if (reads++ == kReadsPerTurn) {
+      pump_posted_ = true;
+      boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
+        self->pump_posted_ = false;
+        self->pump_input();
+      });
       break;
     }
     make_read_space();
@@ -399,7 +417,8 @@ void Session::on_written(const boost::system::error_code& ec, std::size_t bytes)
 void Session::maybe_resume_input() {
   if (!input_paused_ || resume_posted_ || closed_ || closing_) return;
   if (out_.size() + sending_.size() + pending_bytes_ >
-      server().config.client_output_pause / kPausedResumeDivisor) {
+          server().config.client_output_pause / kPausedResumeDivisor ||
+      deferred_ > kMaxInFlight / kPausedResumeDivisor) {
     return;
   }
   input_paused_ = false;

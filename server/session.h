@@ -124,7 +124,8 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
 
   bool waiting_read_ = false;  // an async_wait for readability is outstanding
   bool pumping_ = false;       // inside pump_input()
-  bool input_paused_ = false;  // stopped by a full output buffer
+  bool pump_posted_ = false;   // pump_input() yielded the loop and is posted to go on
+  bool input_paused_ = false;  // stopped by a full output buffer or kMaxInFlight
   bool held_back_ = false;     // complete commands wait in in_ for the output to drain
   bool resume_posted_ = false;
   bool writing_ = false;  // an async_write is outstanding

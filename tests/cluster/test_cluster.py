@@ -7,6 +7,7 @@ prints the nodes' logs when it fails.
 """
 
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -233,6 +234,38 @@ def case_stale_reads(c):
     wait_until(lambda: follower.call("GET", "s") == b"2", 15, "the follower to catch up")
 
 
+def pipe_sets(node, prefix, count):
+    """Sends count SETs through redis-cli --pipe (which ends with an ECHO); returns its summary."""
+    payload = b"".join(b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$100\r\n%s\r\n"
+                       % (len(k), k, b"v" * 100)
+                       for k in (b"%s:%d" % (prefix, i) for i in range(count)))
+    out = subprocess.run(["redis-cli", "-h", node.host, "-p", str(node.port), "--pipe"],
+                         input=payload, capture_output=True, timeout=240)
+    summary = out.stdout.decode(errors="replace").strip().splitlines()[-1:]
+    assert out.returncode == 0 and summary == ["errors: 0, replies: %d" % count], \
+        "--pipe of %d SETs to %s: rc %d, %r, stderr %r" % (
+            count, node.addr, out.returncode, summary, out.stderr[:300])
+
+
+def case_pipe_flood(c):
+    # One client pipelining writes as fast as it can, to the leader and through a follower:
+    # every write is acknowledged OK (none -TIMEOUT waiting its turn behind the rest), and the
+    # cluster keeps its leader meanwhile: a client may not monopolise the event loop, and
+    # Raft's window must fit the peer send queue (or heartbeats are dropped with the data).
+    leader = c.leader()
+    term = leader.info()["raft_current_term"]
+    follower = next(n for n in c.nodes if n is not leader)
+    count = 30000 if os.environ.get("RAFTD_SANITIZE") == "1" else 200000
+    pipe_sets(leader, b"lead", count)
+    pipe_sets(follower, b"fwd", count // 4)
+    total = count + count // 4
+    for n in c.nodes:
+        wait_until(lambda: n.call("DBSIZE") == total, 30, "%s to apply every write" % n.addr)
+    info = leader.info()
+    print("%d SETs piped; term %s -> %s, leader %s" % (total, term, info["raft_current_term"],
+                                                      info["raft_role"]))
+
+
 CASES = {
     "replication": (case_replication, []),
     "redirect": (case_redirect, ["--follower-writes", "redirect"]),
@@ -242,6 +275,7 @@ CASES = {
     "expiry": (case_expiry, []),
     "sigterm_handoff": (case_sigterm_handoff, []),
     "stale_reads": (case_stale_reads, ["--read-consistency", "stale"]),
+    "pipe_flood": (case_pipe_flood, []),
 }
 
 
