@@ -219,11 +219,19 @@ class Daemon:
                 raise TestFailure(f"raftd exited early with code {self.proc.returncode}")
             try:
                 with Conn(self.port, timeout=2) as c:
-                    return c.call("PING") == Simple("PONG")
+                    if c.call("PING") != Simple("PONG"):
+                        return False
+                    # A one-voter cluster answers before its self-election is durable; a
+                    # write then would get -CLUSTERDOWN no leader (correctly). Tests start
+                    # once it leads.
+                    info = c.call("INFO", "raft")
+                    if isinstance(info, str):
+                        info = info.encode()
+                    return b"raft_role:leader" in info
             except OSError:
                 return False
 
-        wait_until(ready, timeout, f"raftd to answer PING on port {self.port}")
+        wait_until(ready, timeout, f"raftd on port {self.port} to answer PING and lead")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
