@@ -330,7 +330,7 @@ void Session::run_parked(std::size_t index) {
   parked_.pop_front();
   running_seq_ = pending_base_ + index;
   running_parked_ = true;
-  dispatching_write_ = dispatcher_.is_write(views);
+  dispatching_write_ = pending_[index].write;  // classified once, when it was parked
   scratch_.clear();
   resp::Writer out(scratch_);
   const Dispatcher::Outcome outcome =

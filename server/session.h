@@ -90,9 +90,11 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   /// Sends out_: directly if the socket takes it all, else through async_write.
   void flush();
   void on_written(const boost::system::error_code& ec, std::size_t bytes);
-  /// Restarts commands and reading paused by a full output buffer, once it has drained.
+  /// Restarts commands and reading paused by output_over_limit(), once below half of it.
   void maybe_resume_input();
   void close(std::string_view why);
+  /// Too much waits on this client to read more: buffered replies and parked commands over
+  /// client_output_pause, or kMaxInFlight commands awaiting their outcome.
   bool output_over_limit() const;
   /// Bytes a slot holds (its reply and parked arguments), for the output limit.
   static std::size_t weight(const Slot& slot);
