@@ -5,7 +5,6 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,17 +162,6 @@ void Snapshotter::run_child(const Keyspace& ks) {
   // A failing child aborts; a core dump of the parent's whole memory helps nobody.
   const rlimit no_core{0, 0};
   ::setrlimit(RLIMIT_CORE, &no_core);
-  // Background work: the child gives way to the serving parent (and to other processes on a
-  // shared machine) whenever they want the CPU. Nice 19 still leaves it a share under
-  // contention, so a saturated machine slows a snapshot down without starving it.
-  ::setpriority(PRIO_PROCESS, 0, 19);
-  // Likewise for the disk: the idle I/O class lets the Raft log's fdatasync go first where the
-  // I/O scheduler honours classes (mq-deadline since Linux 5.14, BFQ); mq-deadline's
-  // prio_aging_expire bounds how long the child can wait. Best effort: ignored if refused.
-  constexpr int kIoprioWhoProcess = 1;
-  constexpr int kIoprioClassIdle = 3;
-  constexpr int kIoprioClassShift = 13;
-  ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, kIoprioClassIdle << kIoprioClassShift);
   if (options_.testing_child_file_limit > 0) {
     ::signal(SIGXFSZ, SIG_IGN);  // then writes past the limit fail with EFBIG
     const rlimit fsize{options_.testing_child_file_limit, options_.testing_child_file_limit};
