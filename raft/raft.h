@@ -61,6 +61,12 @@ struct Config {
   std::size_t max_snapshot_chunk = 1 << 20;  ///< bytes per InstallSnapshot chunk
   int max_inflight_snapshot_chunks = 4;      ///< unacknowledged chunks in flight per follower
   std::size_t max_committed_bytes_per_ready = 16 << 20;
+  /// When true, a newer commit index alone never makes the leader send an Append: followers
+  /// learn it with the next entries or the next heartbeat (within heartbeat_ticks). Under load
+  /// this saves an Append and its response per follower per batch; what it costs is follower
+  /// apply lag while the leader is idle (a follower's ReadIndex round carries the commit index
+  /// in its heartbeats anyway).
+  bool lazy_commit = false;
 
   /// Injected randomness: returns a uniform integer in [0, n). Must be set.
   std::function<std::uint64_t(std::uint64_t n)> rand;

@@ -94,7 +94,7 @@ bool Node::Impl::send_append(NodeId to, Progress& pr, bool force) {
   // sending to carry a commit index the follower has not seen.
   const Index commit_reach = std::min(log.committed(), prev + ents.size());
   if (!force && ents.empty() && pr.state != ProgressState::kProbe &&
-      pr.sent_commit >= commit_reach) {
+      (cfg.lazy_commit || pr.sent_commit >= commit_reach)) {
     return false;
   }
   Message m;

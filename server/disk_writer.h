@@ -3,6 +3,9 @@
 // runs. Jobs are written strictly in order; whatever queued up during one fsync is merged into
 // the next write, so the number of fsyncs adapts to the disk's speed (group commit).
 //
+// A follower writes on the loop thread itself (write_now), which keeps the order with any job
+// still queued from its time as leader.
+//
 // Completion is reported on the event loop (posted to the io_context) with the sequence number
 // of the newest job written and the log's last index after it.
 #pragma once
@@ -40,6 +43,10 @@ class DiskWriter {
 
   /// Queues a write and returns its sequence number (increasing from 1).
   std::uint64_t submit(std::optional<raft::HardState> hard_state, std::vector<raft::Entry> entries);
+  /// Writes and syncs on the calling (loop) thread when nothing is queued, returning the job's
+  /// sequence number, already durable; otherwise queues it like submit() and returns nullopt.
+  std::optional<std::uint64_t> write_now(std::optional<raft::HardState> hard_state,
+                                         std::vector<raft::Entry> entries);
   /// Blocks until every queued job is durable; returns the newest sequence number written (its
   /// completion is posted as well, and harmless to receive late).
   std::uint64_t drain();

@@ -5,13 +5,16 @@
 //   client writes (Dispatcher)    -> prepare + node.propose()   (followers forward to the leader)
 //   client reads (Dispatcher)     -> node.read_index() for the whole batch of one loop turn
 //   once per loop turn: drain Ready -> send, apply committed entries (answering clients),
-//                                     hand entries + hard state to the disk thread
+//                                     persist entries + hard state: the leader hands them to
+//                                     the disk thread, a follower writes them itself
 //   disk thread reports durable    -> send what waited for it (votes, acks), advance
 //
 // Group commit: everything proposed during one loop turn is one Ready, so one Append per
 // follower; the disk thread merges every Ready that queued up during its last fsync into one
-// synced RocksDB batch. The loop never waits for the disk (except around snapshots), so the
-// next batch is collected and replicated while the previous one syncs.
+// synced RocksDB batch. The leader's loop never waits for the disk (except around snapshots),
+// so the next batch is collected and replicated while the previous one syncs. A follower syncs
+// on its loop (see submit_persist): Appends arriving meanwhile wait in the socket and become
+// one write, and no thread handoff is paid per batch.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -4,11 +4,12 @@
 //            [--verbose] [--check-determinism] [--require-coverage] [--max-failures F]
 //            [--joiner-conf empty|founding] [--storage-conf log|apply]
 //            [--mutate ack-before-persist|apply-uncommitted] [--disk mixed|sync|async]
-//            [--async-snapshot-corruption]
+//            [--async-snapshot-corruption] [--lazy-commit]
 //
 // --joiner-conf and --storage-conf choose how the simulated host starts a joining node and
 // keeps storage's membership (see FINDINGS.md F2, F3); the defaults follow raft/storage.h.
 // --disk chooses synchronous or asynchronous host disks (mixed: drawn per schedule).
+// --lazy-commit sets raft::Config::lazy_commit on every node, as raftd does.
 // --mutate runs a deliberately broken host: the run must fail (ctest raft_sim_mutation_*).
 // Schedule i uses seed S+i and is replayed exactly by
 //   raft_sim --scenario <sc> --nodes N --seed S+i --steps M --verbose
@@ -78,6 +79,7 @@ struct Args {
   raftsim::SimOptions::Mutation mutation = raftsim::SimOptions::Mutation::kNone;
   raftsim::SimOptions::Disk disk = raftsim::SimOptions::Disk::kMixed;
   bool async_snapshot_corruption = true;
+  bool lazy_commit = false;
   int max_failures = 5;
 };
 
@@ -88,7 +90,8 @@ struct Args {
                "[--check-determinism]\n                [--require-coverage] [--max-failures F] "
                "[--joiner-conf empty|founding]\n                [--storage-conf log|apply] "
                "[--mutate ack-before-persist|apply-uncommitted]\n"
-               "                [--disk mixed|sync|async] [--async-snapshot-corruption]\n",
+               "                [--disk mixed|sync|async] [--async-snapshot-corruption] "
+               "[--lazy-commit]\n",
                msg);
   std::exit(2);
 }
@@ -158,6 +161,8 @@ Args parse(int argc, char** argv) {
       }
     } else if (arg == "--async-snapshot-corruption") {
       a.async_snapshot_corruption = true;  // the default now; kept for old replay commands
+    } else if (arg == "--lazy-commit") {
+      a.lazy_commit = true;
     } else if (arg == "--no-async-snapshot-corruption") {
       a.async_snapshot_corruption = false;
     } else if (arg == "--mutate") {
@@ -227,7 +232,8 @@ std::string replay_command(const char* argv0, const Args& a, std::uint64_t seed)
                          (a.disk == raftsim::SimOptions::Disk::kSync    ? " --disk sync"
                           : a.disk == raftsim::SimOptions::Disk::kAsync ? " --disk async"
                                                                         : "") +
-                         (a.async_snapshot_corruption ? "" : " --no-async-snapshot-corruption"));
+                         (a.async_snapshot_corruption ? "" : " --no-async-snapshot-corruption") +
+                         (a.lazy_commit ? " --lazy-commit" : ""));
 }
 
 SimOptions options_for(const Args& a, std::uint64_t seed) {
@@ -241,6 +247,7 @@ SimOptions options_for(const Args& a, std::uint64_t seed) {
   o.mutation = a.mutation;
   o.disk = a.disk;
   o.async_snapshot_corruption = a.async_snapshot_corruption;
+  o.lazy_commit = a.lazy_commit;
   return o;
 }
 

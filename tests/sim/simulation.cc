@@ -430,6 +430,7 @@ raft::Config Simulation::make_config(Host& h) {
   c.max_snapshot_chunk = p_.max_chunk;
   c.max_inflight_snapshot_chunks = p_.max_inflight_chunks;
   c.max_committed_bytes_per_ready = p_.max_committed_bytes;
+  c.lazy_commit = opt_.lazy_commit;
   Rng* rng = &h.rng;
   c.rand = [rng](std::uint64_t n) { return rng->below(n); };
   if (opt_.trace) {
@@ -693,6 +694,15 @@ void Simulation::rejoin_does_not_disrupt() {
     check_step();
   }
   deliver_all();
+  if (opt_.lazy_commit) {
+    // An entry committed in the last round reaches followers' commit index with the next
+    // heartbeat only: let one go round, without new proposals.
+    for (int t = 0; t <= p_.heartbeat_ticks && !failed(); ++t) {
+      tick_all();
+      deliver_all();
+      check_step();
+    }
+  }
   if (failed()) return;
   // Pre-vote (thesis 9.6) keeps the returning nodes' terms where they were; check-quorum's
   // lease makes the members ignore them: nothing may move the term.

@@ -42,6 +42,9 @@ struct SimOptions {
   /// Inject snapshot-file corruption on hosts with an asynchronous disk too (FINDINGS.md F6 was
   /// found that way; fixed in core ea8a4a1).
   bool async_snapshot_corruption = true;
+  /// raft::Config::lazy_commit on every node (what raftd runs): followers learn the commit index
+  /// only with entries or heartbeats.
+  bool lazy_commit = false;
   /// When set, every event is described here (the replay trace).
   std::function<void(const std::string&)> trace;
 };
