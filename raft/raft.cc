@@ -10,7 +10,10 @@
 namespace raft {
 
 Node::Impl::Impl(Config c, const Storage& s)
-    : cfg(std::move(c)), storage(s), log(s, [this](const std::string& w) { fail(w); }) {
+    : cfg(std::move(c)),
+      storage(s),
+      log(s, [this](const std::string& w) { fail(w); }),
+      read_only(std::max<std::size_t>(1, cfg.max_read_rounds)) {
   if (cfg.id == kNoNode) fail("config: id must not be 0");
   if (!cfg.rand) fail("config: rand must be set");
   if (cfg.heartbeat_ticks <= 0) fail("config: heartbeat_ticks must be > 0");

@@ -67,6 +67,9 @@ struct Config {
   /// apply lag while the leader is idle (a follower's ReadIndex round carries the commit index
   /// in its heartbeats anyway).
   bool lazy_commit = false;
+  /// ReadIndex rounds in flight at most (at least 1); reads arriving meanwhile queue and share
+  /// the next round. Fewer rounds mean bigger batches: fewer heartbeats per read under load.
+  std::size_t max_read_rounds = 8;
 
   /// Injected randomness: returns a uniform integer in [0, n). Must be set.
   std::function<std::uint64_t(std::uint64_t n)> rand;

@@ -23,8 +23,11 @@ struct ReadRequest {
 
 class ReadOnly {
  public:
-  /// Rounds in flight at most; more reads queue for the next free round.
+  /// Rounds in flight at most by default (Config::max_read_rounds); more reads queue for the
+  /// next free round.
   static constexpr std::size_t kMaxRounds = 8;
+
+  explicit ReadOnly(std::size_t max_rounds = kMaxRounds) : max_rounds_(max_rounds) {}
 
   struct Round {
     std::uint64_t number = 0;
@@ -36,7 +39,7 @@ class ReadOnly {
 
   void enqueue(ReadRequest r) { queued_.push_back(std::move(r)); }
   bool has_queued() const { return !queued_.empty(); }
-  bool can_start() const { return !queued_.empty() && rounds_.size() < kMaxRounds; }
+  bool can_start() const { return !queued_.empty() && rounds_.size() < max_rounds_; }
   bool in_flight() const { return !rounds_.empty(); }
   /// Starts a round for everything queued, confirmed against commit index `index`. Returns the
   /// round's heartbeat context.
@@ -55,6 +58,7 @@ class ReadOnly {
   std::size_t queued() const { return queued_.size(); }
 
  private:
+  std::size_t max_rounds_;
   std::vector<ReadRequest> queued_;
   std::deque<Round> rounds_;
   std::uint64_t next_round_ = 1;

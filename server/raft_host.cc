@@ -130,6 +130,10 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
   // Followers learn a new commit index with the next batch or heartbeat (at most one tick):
   // one Append and one response fewer per follower per batch.
   rc.lazy_commit = true;
+  // One ReadIndex round in flight: reads arriving meanwhile share the next round, so under
+  // load each round confirms more reads for the same heartbeats (GET -P 1 with 50 clients:
+  // 31k -> 39k/s, 40% fewer peer frames, than with eight).
+  rc.max_read_rounds = 1;
   // Raft's own flow control must keep a follower's Appends within the transport's send queue:
   // beyond it the transport drops frames, heartbeats among them, and a flood of writes (a
   // million-command --pipe) cost the leader its followers. Half the queue leaves room for

@@ -110,6 +110,27 @@ TEST_CASE("ReadIndex: rounds in flight are bounded; later reads queue for a free
   for (int i = 0; i < n; ++i) REQUIRE(reads[i].context == "r" + std::to_string(i));
 }
 
+TEST_CASE("ReadIndex: with one round in flight, reads arriving meanwhile share the next",
+          "[raft][readindex]") {
+  Cluster c = Cluster::of(3, [](raft::Config& cfg) { cfg.max_read_rounds = 1; });
+  REQUIRE(c.elect(1) == 1);
+  std::vector<Message> sent;
+  c.observe = [&](const Message& m) { sent.push_back(m); };
+  c.drop = [](const Message& m) { return m.type == MessageType::kHeartbeatResp; };
+  for (int i = 0; i < 5; ++i) {
+    c.node(1).read_index("r" + std::to_string(i));
+    c.stabilize();
+  }
+  REQUIRE(count_read_heartbeats(sent) == 2);  // one round, to both followers
+  c.drop = nullptr;
+  c.tick(1);  // confirms round 1; the four queued reads start round 2 at once
+  c.stabilize();
+  auto& reads = c.peer(1).reads;
+  REQUIRE(reads.size() == 5);
+  for (int i = 0; i < 5; ++i) REQUIRE(reads[i].context == "r" + std::to_string(i));
+  REQUIRE(count_read_heartbeats(sent) <= 2 + 2 + 2);  // round 1, the tick, round 2
+}
+
 TEST_CASE("ReadIndex: a lost round is completed by later heartbeats", "[raft][readindex]") {
   Cluster c = Cluster::of(3);
   REQUIRE(c.elect(1) == 1);

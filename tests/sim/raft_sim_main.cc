@@ -4,12 +4,13 @@
 //            [--verbose] [--check-determinism] [--require-coverage] [--max-failures F]
 //            [--joiner-conf empty|founding] [--storage-conf log|apply]
 //            [--mutate ack-before-persist|apply-uncommitted] [--disk mixed|sync|async]
-//            [--async-snapshot-corruption] [--lazy-commit]
+//            [--async-snapshot-corruption] [--lazy-commit] [--max-read-rounds R]
 //
 // --joiner-conf and --storage-conf choose how the simulated host starts a joining node and
 // keeps storage's membership (see FINDINGS.md F2, F3); the defaults follow raft/storage.h.
 // --disk chooses synchronous or asynchronous host disks (mixed: drawn per schedule).
-// --lazy-commit sets raft::Config::lazy_commit on every node, as raftd does.
+// --lazy-commit and --max-read-rounds set those raft::Config fields on every node (raftd runs
+// with lazy_commit and one read round).
 // --mutate runs a deliberately broken host: the run must fail (ctest raft_sim_mutation_*).
 // Schedule i uses seed S+i and is replayed exactly by
 //   raft_sim --scenario <sc> --nodes N --seed S+i --steps M --verbose
@@ -80,6 +81,7 @@ struct Args {
   raftsim::SimOptions::Disk disk = raftsim::SimOptions::Disk::kMixed;
   bool async_snapshot_corruption = true;
   bool lazy_commit = false;
+  std::size_t max_read_rounds = 8;
   int max_failures = 5;
 };
 
@@ -91,7 +93,7 @@ struct Args {
                "[--joiner-conf empty|founding]\n                [--storage-conf log|apply] "
                "[--mutate ack-before-persist|apply-uncommitted]\n"
                "                [--disk mixed|sync|async] [--async-snapshot-corruption] "
-               "[--lazy-commit]\n",
+               "[--lazy-commit] [--max-read-rounds R]\n",
                msg);
   std::exit(2);
 }
@@ -163,6 +165,8 @@ Args parse(int argc, char** argv) {
       a.async_snapshot_corruption = true;  // the default now; kept for old replay commands
     } else if (arg == "--lazy-commit") {
       a.lazy_commit = true;
+    } else if (arg == "--max-read-rounds") {
+      a.max_read_rounds = parse_u64(value(), "--max-read-rounds");
     } else if (arg == "--no-async-snapshot-corruption") {
       a.async_snapshot_corruption = false;
     } else if (arg == "--mutate") {
@@ -224,16 +228,18 @@ std::string mutation_flag(raftsim::SimOptions::Mutation m) {
 }
 
 std::string replay_command(const char* argv0, const Args& a, std::uint64_t seed) {
-  return fmt::format("{} --scenario {} --nodes {} --seed {} --steps {}{} --verbose", argv0,
-                     raftsim::to_string(a.scenario), a.nodes, seed, a.steps,
-                     std::string(a.joiner_founding_conf ? " --joiner-conf founding" : "") +
-                         (a.storage_conf_on_apply ? "" : " --storage-conf log") +
-                         mutation_flag(a.mutation) +
-                         (a.disk == raftsim::SimOptions::Disk::kSync    ? " --disk sync"
-                          : a.disk == raftsim::SimOptions::Disk::kAsync ? " --disk async"
-                                                                        : "") +
-                         (a.async_snapshot_corruption ? "" : " --no-async-snapshot-corruption") +
-                         (a.lazy_commit ? " --lazy-commit" : ""));
+  return fmt::format(
+      "{} --scenario {} --nodes {} --seed {} --steps {}{} --verbose", argv0,
+      raftsim::to_string(a.scenario), a.nodes, seed, a.steps,
+      std::string(a.joiner_founding_conf ? " --joiner-conf founding" : "") +
+          (a.storage_conf_on_apply ? "" : " --storage-conf log") + mutation_flag(a.mutation) +
+          (a.disk == raftsim::SimOptions::Disk::kSync    ? " --disk sync"
+           : a.disk == raftsim::SimOptions::Disk::kAsync ? " --disk async"
+                                                         : "") +
+          (a.async_snapshot_corruption ? "" : " --no-async-snapshot-corruption") +
+          (a.lazy_commit ? " --lazy-commit" : "") +
+          (a.max_read_rounds == 8 ? std::string()
+                                  : fmt::format(" --max-read-rounds {}", a.max_read_rounds)));
 }
 
 SimOptions options_for(const Args& a, std::uint64_t seed) {
@@ -248,6 +254,7 @@ SimOptions options_for(const Args& a, std::uint64_t seed) {
   o.disk = a.disk;
   o.async_snapshot_corruption = a.async_snapshot_corruption;
   o.lazy_commit = a.lazy_commit;
+  o.max_read_rounds = a.max_read_rounds;
   return o;
 }
 

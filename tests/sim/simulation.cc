@@ -431,6 +431,7 @@ raft::Config Simulation::make_config(Host& h) {
   c.max_inflight_snapshot_chunks = p_.max_inflight_chunks;
   c.max_committed_bytes_per_ready = p_.max_committed_bytes;
   c.lazy_commit = opt_.lazy_commit;
+  c.max_read_rounds = opt_.max_read_rounds;
   Rng* rng = &h.rng;
   c.rand = [rng](std::uint64_t n) { return rng->below(n); };
   if (opt_.trace) {

@@ -45,6 +45,8 @@ struct SimOptions {
   /// raft::Config::lazy_commit on every node (what raftd runs): followers learn the commit index
   /// only with entries or heartbeats.
   bool lazy_commit = false;
+  /// raft::Config::max_read_rounds on every node (raftd: 1).
+  std::size_t max_read_rounds = 8;
   /// When set, every event is described here (the replay trace).
   std::function<void(const std::string&)> trace;
 };
