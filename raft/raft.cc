@@ -258,7 +258,8 @@ void Node::Impl::step(const Message& m) {
       const bool in_lease =
           cfg.check_quorum && lead != kNoNode && election_elapsed < cfg.election_ticks;
       if (!force && in_lease) {
-        logf(LogLevel::kInfo,
+        // A partitioned node pre-votes every election timeout: at info this floods the log.
+        logf(m.type == MessageType::kPreVote ? LogLevel::kDebug : LogLevel::kInfo,
              "ignoring %s from %" PRIu64 " for term %" PRIu64 ": leader %" PRIu64
              " is still within its lease",
              to_string(m.type), m.from, m.term, lead);
@@ -341,7 +342,7 @@ void Node::Impl::handle_vote_request(const Message& m) {
   } else {
     r.term = term;
     r.reject = true;
-    logf(LogLevel::kInfo,
+    logf(m.type == MessageType::kPreVote ? LogLevel::kDebug : LogLevel::kInfo,
          "rejecting %s from %" PRIu64 " for term %" PRIu64 " (vote %" PRIu64 ", last %" PRIu64
          "/%" PRIu64 ")",
          to_string(m.type), m.from, m.term, vote, log.last_index(), log.last_term());
