@@ -23,11 +23,9 @@ struct ReadRequest {
 
 class ReadOnly {
  public:
-  /// Rounds in flight at most by default (Config::max_read_rounds); more reads queue for the
+  /// At most `max_rounds` rounds in flight (Config::max_read_rounds); more reads queue for the
   /// next free round.
-  static constexpr std::size_t kMaxRounds = 8;
-
-  explicit ReadOnly(std::size_t max_rounds = kMaxRounds) : max_rounds_(max_rounds) {}
+  explicit ReadOnly(std::size_t max_rounds) : max_rounds_(max_rounds) {}
 
   struct Round {
     std::uint64_t number = 0;

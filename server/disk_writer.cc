@@ -31,16 +31,16 @@ std::uint64_t DiskWriter::submit(std::optional<raft::HardState> hard_state,
 
 std::optional<std::uint64_t> DiskWriter::write_now(std::optional<raft::HardState> hard_state,
                                                    std::vector<raft::Entry> entries) {
+  bool idle = false;
   {
     std::lock_guard lock(mu_);
-    // Order: a queued or running job must land first. Only the loop thread submits, so an idle
-    // writer stays idle while we write here.
-    if (!queue_.empty() || busy_) {
-      const std::uint64_t seq = next_seq_++;
-      queue_.push_back(Job{seq, std::move(hard_state), std::move(entries)});
-      wake_.notify_one();
-      return std::nullopt;
-    }
+    idle = queue_.empty() && !busy_;
+  }
+  // Order: a queued or running job must land first. Only the loop thread submits, so an idle
+  // writer stays idle while we write here.
+  if (!idle) {
+    submit(std::move(hard_state), std::move(entries));
+    return std::nullopt;
   }
   const std::uint64_t seq = next_seq_++;
   if (hard_state || !entries.empty()) log_.save(hard_state ? &*hard_state : nullptr, entries);

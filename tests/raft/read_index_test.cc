@@ -95,12 +95,13 @@ TEST_CASE("ReadIndex: rounds in flight are bounded; later reads queue for a free
   std::vector<Message> sent;
   c.observe = [&](const Message& m) { sent.push_back(m); };
   c.drop = [](const Message& m) { return m.type == MessageType::kHeartbeatResp; };
-  const int n = static_cast<int>(raft::ReadOnly::kMaxRounds) + 5;
+  const int max_rounds = static_cast<int>(raft::Config{}.max_read_rounds);
+  const int n = max_rounds + 5;
   for (int i = 0; i < n; ++i) {
     c.node(1).read_index("r" + std::to_string(i));
     c.stabilize();
   }
-  REQUIRE(count_read_heartbeats(sent) == 2 * static_cast<int>(raft::ReadOnly::kMaxRounds));
+  REQUIRE(count_read_heartbeats(sent) == 2 * max_rounds);
   REQUIRE(c.peer(1).reads.empty());
   c.drop = nullptr;
   c.tick(1);  // a heartbeat carrying the newest round's context confirms all of them

@@ -81,7 +81,7 @@ struct Args {
   raftsim::SimOptions::Disk disk = raftsim::SimOptions::Disk::kMixed;
   bool async_snapshot_corruption = true;
   bool lazy_commit = false;
-  std::size_t max_read_rounds = 8;
+  std::size_t max_read_rounds = raft::Config{}.max_read_rounds;
   int max_failures = 5;
 };
 
@@ -228,18 +228,19 @@ std::string mutation_flag(raftsim::SimOptions::Mutation m) {
 }
 
 std::string replay_command(const char* argv0, const Args& a, std::uint64_t seed) {
-  return fmt::format(
-      "{} --scenario {} --nodes {} --seed {} --steps {}{} --verbose", argv0,
-      raftsim::to_string(a.scenario), a.nodes, seed, a.steps,
-      std::string(a.joiner_founding_conf ? " --joiner-conf founding" : "") +
-          (a.storage_conf_on_apply ? "" : " --storage-conf log") + mutation_flag(a.mutation) +
-          (a.disk == raftsim::SimOptions::Disk::kSync    ? " --disk sync"
-           : a.disk == raftsim::SimOptions::Disk::kAsync ? " --disk async"
-                                                         : "") +
-          (a.async_snapshot_corruption ? "" : " --no-async-snapshot-corruption") +
-          (a.lazy_commit ? " --lazy-commit" : "") +
-          (a.max_read_rounds == 8 ? std::string()
-                                  : fmt::format(" --max-read-rounds {}", a.max_read_rounds)));
+  return fmt::format("{} --scenario {} --nodes {} --seed {} --steps {}{} --verbose", argv0,
+                     raftsim::to_string(a.scenario), a.nodes, seed, a.steps,
+                     std::string(a.joiner_founding_conf ? " --joiner-conf founding" : "") +
+                         (a.storage_conf_on_apply ? "" : " --storage-conf log") +
+                         mutation_flag(a.mutation) +
+                         (a.disk == raftsim::SimOptions::Disk::kSync    ? " --disk sync"
+                          : a.disk == raftsim::SimOptions::Disk::kAsync ? " --disk async"
+                                                                        : "") +
+                         (a.async_snapshot_corruption ? "" : " --no-async-snapshot-corruption") +
+                         (a.lazy_commit ? " --lazy-commit" : "") +
+                         (a.max_read_rounds == raft::Config{}.max_read_rounds
+                              ? std::string()
+                              : fmt::format(" --max-read-rounds {}", a.max_read_rounds)));
 }
 
 SimOptions options_for(const Args& a, std::uint64_t seed) {

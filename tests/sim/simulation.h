@@ -11,6 +11,8 @@
 #include <functional>
 #include <string>
 
+#include "raft/raft.h"
+
 namespace raftsim {
 
 enum class Scenario { kChaos, kLiveness };
@@ -46,7 +48,7 @@ struct SimOptions {
   /// only with entries or heartbeats.
   bool lazy_commit = false;
   /// raft::Config::max_read_rounds on every node (raftd: 1).
-  std::size_t max_read_rounds = 8;
+  std::size_t max_read_rounds = raft::Config{}.max_read_rounds;
   /// When set, every event is described here (the replay trace).
   std::function<void(const std::string&)> trace;
 };
