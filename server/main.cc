@@ -18,6 +18,7 @@
 #include "server/raft_host.h"
 #include "server/server.h"
 #include "server/server_state.h"
+#include "server/session.h"
 #include "storage/data_dir.h"
 
 namespace {
@@ -120,6 +121,7 @@ int main(int argc, char** argv) {
   boost::asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
   RaftHost host(io, cluster, *data_dir, state_machine);
   state.proposer = &host;
+  host.set_before_sync([&state] { Session::flush_scheduled(state); });
   Server server(io, state, host);
   if (std::string error; !server.listen(error)) {
     log::error("{}", error);

@@ -95,6 +95,10 @@ class RaftHost final : public Proposer {
 
   bool is_leader() const;
 
+  /// Runs before the loop thread blocks on a log sync (a follower's, or a lone leader's), so
+  /// that replies completed by then reach their clients first (main flushes client output).
+  void set_before_sync(std::function<void()> hook) { before_sync_ = std::move(hook); }
+
  private:
   struct PendingWrite {
     raft::Term term = 0;
@@ -181,6 +185,7 @@ class RaftHost final : public Proposer {
   std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
   bool ready_scheduled_ = false;
   bool local_reads_linearizable_ = false;  ///< single voter, whole log applied
+  std::function<void()> before_sync_;
   bool stopping_ = false;
   bool stopped_ = false;
   std::function<void()> shutdown_done_;

@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "server/config.h"
 
@@ -46,6 +48,7 @@ class InstantaneousMetric {
 };
 
 class Proposer;
+class Session;
 
 class ServerState {
  public:
@@ -59,6 +62,9 @@ class ServerState {
   /// Connected clients by id: ordered, so CLIENT LIST is in connection order.
   std::map<std::uint64_t, ClientContext*> clients;
   std::uint64_t next_client_id = 1;
+  /// Clients with replies completed outside their own input handling (a Raft batch applied),
+  /// each listed once: Session::flush_scheduled() sends them, one write per client.
+  std::vector<std::shared_ptr<Session>> clients_to_flush;
   std::string run_id;            ///< 40 random hex characters, new every start (as Redis's run_id)
   std::uint16_t bound_port = 0;  ///< the port actually listened on
   /// Where writes go; also renders INFO's "# Raft" section. Set by main before serving.

@@ -280,8 +280,10 @@ void Session::complete(std::uint64_t seq, std::string_view reply) {
       pending_bytes_ += reply.size();
     }
     advance();
-    // Inside a batch the batch's end flushes; a completion arriving later (Raft) flushes itself.
-    if (!processing_ && !advancing_) flush();
+    // Inside a batch the batch's end flushes. A completion arriving later (Raft applying a
+    // batch of entries) flushes once that batch is done: one send for all of this client's
+    // replies in it, not one per reply (Redis, too, writes replies just before it sleeps).
+    if (!processing_ && !advancing_) schedule_flush();
   }
   if (--deferred_ == 0) {
     // Last use of `this` may be here: the local keeps the session alive until we return.
@@ -342,6 +344,27 @@ void Session::run_parked(std::size_t index) {
     slot.state = SlotState::kReady;
     slot.reply = std::move(scratch_);
     pending_bytes_ += slot.reply.size();
+  }
+}
+
+void Session::schedule_flush() {
+  if (flush_queued_) return;
+  flush_queued_ = true;
+  std::vector<std::shared_ptr<Session>>& queue = server().clients_to_flush;
+  queue.push_back(shared_from_this());
+  // After the handler running now (which may complete many more replies); the Raft host may
+  // flush sooner, before it blocks the loop on a sync.
+  if (queue.size() == 1) {
+    boost::asio::post(socket_.get_executor(), [&s = server()] { flush_scheduled(s); });
+  }
+}
+
+void Session::flush_scheduled(ServerState& state) {
+  std::vector<std::shared_ptr<Session>> queue;
+  queue.swap(state.clients_to_flush);
+  for (const std::shared_ptr<Session>& session : queue) {
+    session->flush_queued_ = false;
+    session->flush();
   }
 }
 

@@ -49,6 +49,9 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
 
   /// Registers the client and starts reading.
   void start();
+  /// Sends the replies of every client in state.clients_to_flush: replies completed outside
+  /// the client's own input handling wait there so that one write carries all of them.
+  static void flush_scheduled(ServerState& state);
 
   Proposer::Completion defer_reply() override;
   void close_after_reply() override;
@@ -89,6 +92,9 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   void run_parked(std::size_t index);
   /// Sends out_: directly if the socket takes it all, else through async_write.
   void flush();
+  /// flush() once the handler running now returns, or sooner through flush_scheduled()
+  /// (completions arriving from Raft: one write per batch, not one per reply).
+  void schedule_flush();
   void on_written(const boost::system::error_code& ec, std::size_t bytes);
   /// Restarts commands and reading paused by output_over_limit(), once below half of it.
   void maybe_resume_input();
@@ -130,7 +136,8 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   bool input_paused_ = false;  // stopped by a full output buffer or kMaxInFlight
   bool held_back_ = false;     // complete commands wait in in_ for the output to drain
   bool resume_posted_ = false;
-  bool writing_ = false;  // an async_write is outstanding
+  bool flush_queued_ = false;  // in ServerState::clients_to_flush
+  bool writing_ = false;       // an async_write is outstanding
   bool processing_ = false;
   bool closing_ = false;  // close once every queued reply is sent
   bool closed_ = false;

@@ -53,6 +53,18 @@ def test_replies_are_batched_into_few_writes(d):
         writes = after - before - 1  # minus the probe's own INFO reply
         check(writes <= n // 20, f"{writes} writes for {n} pipelined replies")
 
+        # Writes complete later, when Raft applies their batch: still one write per applied
+        # batch, not one per reply.
+        before = int(info_fields(probe, "stats")["total_writes_processed"])
+        c.send_raw(b"".join(encode("SET", f"b:{i}", "v") for i in range(n)))
+        data = b""
+        while len(data) < 5 * n:
+            data += c.sock.recv(1 << 20)
+        check_eq(data, b"+OK\r\n" * n, "all SET replies")
+        after = int(info_fields(probe, "stats")["total_writes_processed"])
+        writes = after - before - 1
+        check(writes <= n // 20, f"{writes} writes for {n} pipelined SET replies")
+
 
 def test_redis_cli_pipe_mass_insertion(d):
     n = 100000
