@@ -224,9 +224,13 @@ void Session::execute(const resp::Command& command) {
     dispatcher_.dispatch(*this, args, batch_now_ms_, out);
     return;
   }
-  if (parked_.empty() && deferred_reads_ == 0 && dispatching_write_) {
-    // Only writes are in flight ahead: propose now, the log keeps the order. (Behind a read
-    // waiting for its ReadIndex, a write could be applied before the read runs: it parks.)
+  // Nothing parked ahead, and what is in flight cannot be overtaken: a write behind writes only
+  // (the log keeps their order), or a read behind reads only (ReadIndex rounds finish in order
+  // and confirmed reads run in index order, so it runs after them, on state at least as new).
+  // Otherwise it parks: a write behind a waiting read could be applied before the read runs, a
+  // read behind a write must see it.
+  const std::size_t deferred_writes = deferred_ - deferred_reads_;
+  if (parked_.empty() && (dispatching_write_ ? deferred_reads_ == 0 : deferred_writes == 0)) {
     scratch_.clear();
     resp::Writer out(scratch_);
     if (dispatcher_.dispatch(*this, args, batch_now_ms_, out) == Dispatcher::Outcome::kReplied) {

@@ -336,5 +336,28 @@ TEST_CASE("a write never overtakes a read waiting for confirmation (ReadIndex)")
   CHECK(c.read(expected.size()) == expected);
 }
 
+TEST_CASE("consecutive pipelined reads wait for confirmation together, replies in order") {
+  Fixture f;
+  f.on_loop([&] { f.proposer().set_confirm_reads(true); });
+  Client c;
+  c.send("SET a 1\r\nSET b 2\r\n");
+  REQUIRE(f.wait_loop([&] { return f.proposer().held() == 2; }));
+  f.on_loop([&] { f.proposer().release_all_reversed(); });
+  CHECK(c.read(10) == "+OK\r\n+OK\r\n");
+
+  // Reads behind reads are submitted at once (one ReadIndex round for all), not one round
+  // each; a write after them still waits until they have run.
+  c.send("GET a\r\nGET b\r\nPING\r\nGET a\r\nSET a 3\r\nGET a\r\n");
+  REQUIRE(f.wait_loop([&] { return f.proposer().held() == 3; }));
+  CHECK(c.available().empty());
+  f.on_loop([&] { f.proposer().release_all_reversed(); });  // the three GETs; SET a 3 proposed
+  REQUIRE(f.wait_loop([&] { return f.proposer().held() == 1; }));
+  f.on_loop([&] { f.proposer().release_all_reversed(); });  // SET a 3 -> OK; GET a waits
+  REQUIRE(f.wait_loop([&] { return f.proposer().held() == 1; }));
+  f.on_loop([&] { f.proposer().release_all_reversed(); });  // GET a -> 3
+  const std::string expected = "$1\r\n1\r\n$1\r\n2\r\n+PONG\r\n$1\r\n1\r\n+OK\r\n$1\r\n3\r\n";
+  CHECK(c.read(expected.size()) == expected);
+}
+
 }  // namespace
 }  // namespace raftd
