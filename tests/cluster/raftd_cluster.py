@@ -40,7 +40,8 @@ class RespClient:
         except OSError:
             pass
 
-    def send(self, *args):
+    @staticmethod
+    def encode(*args):
         out = [b"*%d\r\n" % len(args)]
         for a in args:
             if isinstance(a, int):
@@ -48,7 +49,14 @@ class RespClient:
             if isinstance(a, str):
                 a = a.encode()
             out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        self.sock.sendall(b"".join(out))
+        return b"".join(out)
+
+    def send(self, *args):
+        self.sock.sendall(self.encode(*args))
+
+    def send_pipeline(self, commands):
+        """Sends every command (a tuple of args) in one write; read_reply() each reply."""
+        self.sock.sendall(b"".join(self.encode(*c) for c in commands))
 
     def call(self, *args):
         """Sends one command and returns its reply; error replies raise RespError."""

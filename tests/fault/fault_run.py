@@ -178,8 +178,36 @@ def command_for(op, key, value):
 def run_op(client, hist, proc, key, op, value, worker=None):
     """Sends one op and records it; returns its outcome (ok, fail, unknown)."""
     op_id = hist.invoke(proc, key, op, value)
+    return finish_op(hist, op_id, op, lambda: client.call(*command_for(op, key, value)), worker)[0]
+
+
+def run_pipeline(client, hist, proc, ops, worker=None):
+    """Sends ops [(key, op, value)] in one write, as a pipelining client does, and records each
+    reply as it arrives. Returns the outcomes. Once the connection fails, the ops whose replies
+    did not come are unknown."""
+    ids = [hist.invoke(proc, key, op, value) for key, op, value in ops]
     try:
-        reply = client.call(*command_for(op, key, value))
+        client.send_pipeline([command_for(op, key, value) for key, op, value in ops])
+    except OSError as e:
+        for op_id in ids:
+            hist.complete(op_id, "unknown", "%s: %s" % (type(e).__name__, e))
+        return ["unknown"] * len(ops)
+    outcomes = []
+    for op_id, (key, op, value) in zip(ids, ops):
+        if outcomes and outcomes[-1] == "broken":
+            hist.complete(op_id, "unknown", "connection failed earlier in the pipeline")
+            outcomes.append("broken")
+            continue
+        outcome, broken = finish_op(hist, op_id, op, client.read_reply, worker)
+        outcomes.append("broken" if broken else outcome)
+    return ["unknown" if o == "broken" else o for o in outcomes]
+
+
+def finish_op(hist, op_id, op, get_reply, worker=None):
+    """Records the reply get_reply() returns (or raises) for a sent op. Returns its outcome
+    (ok, fail, unknown) and whether the connection failed."""
+    try:
+        reply = get_reply()
     except RespError as e:
         msg = str(e)
         kind = classify_error(msg)
@@ -188,17 +216,17 @@ def run_op(client, hist, proc, key, op, value, worker=None):
         if kind == "unexpected":
             if op == "incr" and "not an integer" in msg:
                 hist.complete(op_id, "ok", "err:" + msg)  # a definite reply: nothing changed
-                return "ok"
+                return "ok", False
             # Anything else we cannot vouch for: treat as unknown, and report it.
             hist.count_unexpected(msg)
             kind = "unknown"
         hist.complete(op_id, kind, msg)
-        return kind
+        return kind, False
     except (OSError, ConnectionError, ValueError) as e:  # socket timeout, reset, refused, garbage
         hist.complete(op_id, "unknown", "%s: %s" % (type(e).__name__, e))
-        return "unknown"
+        return "unknown", True
     hist.complete(op_id, "ok", reply_token(reply))
-    return "ok"
+    return "ok", False
 
 
 class Worker(threading.Thread):
@@ -239,14 +267,26 @@ class Worker(threading.Thread):
                     node_i = (node_i + 1) % len(nodes)
                     r.stop.wait(0.05)  # every node refused: let the nemesis restart one
                     continue
-            key = "k%d" % self.rng.randrange(r.args.keys)
-            op = self.rng.choices(names, weights)[0]
-            value = None
-            if op in ("set", "setnx", "setxx", "getset"):
-                value = str(r.next_value())
+            def pick():
+                key = "k%d" % self.rng.randrange(r.args.keys)
+                op = self.rng.choices(names, weights)[0]
+                value = None
+                if op in ("set", "setnx", "setxx", "getset"):
+                    value = str(r.next_value())
+                return key, op, value
             r.hist.last_moved.pop(self.index, None)
-            outcome = run_op(client, r.hist, self.proc(nodes[node_i]), key, op, value,
-                             self.index)
+            if self.rng.random() < r.args.pipelined:
+                # A burst sent in one write: reads behind reads share a ReadIndex round,
+                # writes behind reads wait for them; every reply must still be linearizable.
+                ops = [pick() for _ in range(self.rng.randint(2, 8))]
+                outcomes = run_pipeline(client, r.hist, self.proc(nodes[node_i]), ops,
+                                        self.index)
+                outcome = ("unknown" if "unknown" in outcomes else
+                           "fail" if "fail" in outcomes else "ok")
+            else:
+                key, op, value = pick()
+                outcome = run_op(client, r.hist, self.proc(nodes[node_i]), key, op, value,
+                                 self.index)
             ops_on_conn += 1
             if outcome == "unknown":
                 # Like a crashed Jepsen process: the op may still be in flight, so this client
@@ -528,7 +568,8 @@ class Run:
             str(a.nodes), "--faults", a.faults, "--duration", str(a.duration), "--clients",
             str(a.clients), "--keys", str(a.keys), "--port", str(a.port), "--base-host",
             str(a.base_host), "--quiet", str(a.quiet[0]), str(a.quiet[1]), "--hold",
-            str(a.hold[0]), str(a.hold[1])] + (["--redirect"] if a.redirect else []) +
+            str(a.hold[0]), str(a.hold[1]), "--pipelined", str(a.pipelined)] +
+            (["--redirect"] if a.redirect else []) +
             (["--stale-reads"] if a.stale_reads else []) +
             (["--expect", a.expect] if a.expect != "linearizable" else []))
 
@@ -646,6 +687,8 @@ def main():
     ap.add_argument("--duration", type=float, default=20.0, help="seconds of workload")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--keys", type=int, default=4)
+    ap.add_argument("--pipelined", type=float, default=0.1,
+                    help="share of client turns that send a pipelined burst of 2-8 ops")
     ap.add_argument("--max-ops", type=int, default=100000)
     ap.add_argument("--op-timeout", type=float, default=3.0,
                     help="client socket timeout; an op without a reply by then is unknown")
