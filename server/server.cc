@@ -69,6 +69,9 @@ void Server::stop() {
   acceptor_.close(ignored);
   cron_timer_.cancel();
   accept_retry_timer_.cancel();
+  // Replies completed just before the stop (the host failing what was still waiting) are
+  // queued for one write per client: send them before the sockets close.
+  Session::flush_scheduled(state_);
   // kill() erases the client from the map, so walk a copy.
   std::vector<ClientContext*> clients;
   for (auto& [id, client] : state_.clients) clients.push_back(client);

@@ -12,9 +12,11 @@
 // complete inside propose()). Once a write is waiting for its log entry to be applied (Raft),
 //   - a following write is proposed at once, unless a read is waiting ahead of it: the log
 //     keeps writes in command order, so pipelined writes still share group commits;
-//   - any other command is parked (its arguments copied) and runs only when every slot before
-//     it has completed, so it sees the connection's earlier writes, as with Redis; commands
-//     after a parked one park too.
+//   - a read (or any other command that is not a write) is run at once when only reads are
+//     waiting ahead of it (ReadIndex rounds finish in order, so it cannot overtake them);
+//   - anything else is parked (its arguments copied) and runs only when every slot before it
+//     has completed, so it sees the connection's earlier writes, as with Redis; commands after
+//     a parked one park too.
 // Replies leave strictly in command order: a completion releases every finished slot behind it
 // and runs the parked commands that became runnable.
 //

@@ -212,6 +212,22 @@ def case_sigterm_handoff(c):
     assert new.call("GET", "x") == b"1"
     assert new.call("SET", "y", "2") == "OK"
 
+    # A write still waiting when its node stops gets an answer before the connection closes.
+    last = next(n for n in others if n is not new)
+    last.pause()  # no quorum: the write cannot commit
+    client = new.client(timeout=30)
+    client.send("SET", "z", "3")
+    time.sleep(0.3)  # let it be proposed before the signal
+    assert new.terminate(timeout=15) == 0
+    try:
+        reply = client.read_reply()
+        raise AssertionError("a write without a quorum was acknowledged: %r" % (reply,))
+    except RespError as e:
+        assert str(e).split(" ")[0] in ("TIMEOUT", "CLUSTERDOWN"), str(e)
+    finally:
+        client.close()
+        last.resume()
+
 
 def case_stale_reads(c):
     leader = c.leader()
