@@ -75,6 +75,17 @@ const char* role_name(raft::Role role) {
   return "follower";
 }
 
+/// Empties `c` and returns what it held. A completion may re-enter the host: the session it
+/// answers runs its next parked command at once, which can submit a new read or write into the
+/// very container being walked. So containers of completions are moved out before any is
+/// called, and new requests land, untouched, in the emptied member.
+template <class Container>
+Container take(Container& c) {
+  Container out;
+  out.swap(c);
+  return out;
+}
+
 }  // namespace
 
 std::uint64_t cluster_id_for(const std::vector<raft::NodeId>& ids) {
@@ -271,8 +282,7 @@ void RaftHost::handle_ready() {
   if (stopped_) return;
   if (!unsent_reads_.empty()) {
     if (node_->leader() == raft::kNoNode) {
-      for (auto& r : unsent_reads_) r.done(kNoLeader);
-      unsent_reads_.clear();
+      for (auto& r : take(unsent_reads_)) r.done(kNoLeader);
     } else {
       // One ReadIndex request for every read that arrived in this loop turn (thesis 6.4).
       const std::uint64_t ctx = next_read_ctx_++;
@@ -526,9 +536,9 @@ bool RaftHost::install_snapshot(const raft::SnapshotMeta& meta) {
   // Writes proposed here (as leader, earlier) and decided inside the snapshot: their replies
   // are gone with the log that held them.
   while (!pending_writes_.empty() && pending_writes_.begin()->first <= meta.index) {
-    pending_writes_.begin()->second.done(
-        "-TIMEOUT the command's outcome is unknown (the log was replaced by a snapshot)\r\n");
-    pending_writes_.erase(pending_writes_.begin());
+    pending_writes_.extract(pending_writes_.begin())
+        .mapped()
+        .done("-TIMEOUT the command's outcome is unknown (the log was replaced by a snapshot)\r\n");
   }
   ++snapshots_installed_;
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -744,26 +754,19 @@ void RaftHost::run_confirmed_reads() {
 }
 
 void RaftHost::fail_outstanding(std::string_view unknown, std::string_view not_done) {
-  for (auto& [index, w] : pending_writes_) w.done(unknown);
-  pending_writes_.clear();
-  for (auto& [id, f] : forwards_) f.done(unknown);
-  forwards_.clear();
+  for (auto& [index, w] : take(pending_writes_)) w.done(unknown);
+  for (auto& [id, f] : take(forwards_)) f.done(unknown);
   fail_all_reads(not_done);
-  for (auto& r : unsent_reads_) r.done(not_done);
-  unsent_reads_.clear();
-  for (auto& [index, r] : confirmed_reads_) r.done(not_done);
-  confirmed_reads_.clear();
-  for (auto& done : checkpoint_waiting_) done(not_done);
-  checkpoint_waiting_.clear();
-  for (auto& done : checkpoint_next_) done(not_done);
-  checkpoint_next_.clear();
+  for (auto& r : take(unsent_reads_)) r.done(not_done);
+  for (auto& [index, r] : take(confirmed_reads_)) r.done(not_done);
+  for (auto& done : take(checkpoint_waiting_)) done(not_done);
+  for (auto& done : take(checkpoint_next_)) done(not_done);
 }
 
 void RaftHost::fail_all_reads(std::string_view reply) {
-  for (auto& [ctx, batch] : read_batches_) {
+  for (auto& [ctx, batch] : take(read_batches_)) {
     for (auto& r : batch.reads) r.done(reply);
   }
-  read_batches_.clear();
 }
 
 void RaftHost::expire_requests(std::int64_t now) {
@@ -773,19 +776,20 @@ void RaftHost::expire_requests(std::int64_t now) {
   // flight, and replication stalled behind it.)
   static constexpr std::string_view kWriteTimeout =
       "-TIMEOUT the command was proposed but its outcome is unknown (no commit in time)\r\n";
+  // Each request leaves its map before its completion runs (see take()).
   while (!pending_writes_.empty() && pending_writes_.begin()->second.deadline_ms <= now) {
-    pending_writes_.begin()->second.done(kWriteTimeout);
-    pending_writes_.erase(pending_writes_.begin());
+    pending_writes_.extract(pending_writes_.begin()).mapped().done(kWriteTimeout);
   }
   while (!read_batches_.empty() && read_batches_.begin()->second.deadline_ms <= now) {
-    for (auto& r : read_batches_.begin()->second.reads)
+    auto batch = read_batches_.extract(read_batches_.begin());
+    for (auto& r : batch.mapped().reads) {
       r.done("-TIMEOUT the read could not be confirmed in time\r\n");
-    read_batches_.erase(read_batches_.begin());
+    }
   }
   while (!forwards_.empty() && forwards_.begin()->second.deadline_ms <= now) {
-    forwards_.begin()->second.done(
-        "-TIMEOUT no reply from the leader; the command's outcome is unknown\r\n");
-    forwards_.erase(forwards_.begin());
+    forwards_.extract(forwards_.begin())
+        .mapped()
+        .done("-TIMEOUT no reply from the leader; the command's outcome is unknown\r\n");
   }
 }
 
@@ -909,14 +913,17 @@ void RaftHost::on_peer_state(raft::NodeId node, bool connected) {
   if (connected) return;
   node_->report_unreachable(node);
   // Commands in flight to a leader we lost: they may or may not have been proposed.
+  std::vector<PendingForward> lost;
   for (auto it = forwards_.begin(); it != forwards_.end();) {
     if (it->second.to == node) {
-      it->second.done(
-          "-TIMEOUT connection to the leader lost; the command's outcome is unknown\r\n");
+      lost.push_back(std::move(it->second));
       it = forwards_.erase(it);
     } else {
       ++it;
     }
+  }
+  for (auto& f : lost) {
+    f.done("-TIMEOUT connection to the leader lost; the command's outcome is unknown\r\n");
   }
   schedule_ready();
 }

@@ -143,6 +143,22 @@ def case_partition(c):
         raise AssertionError("minority served a linearizable read: %r" % r)
     except RespError as e:
         assert str(e).split(" ")[0] in ("TIMEOUT", "CLUSTERDOWN"), str(e)
+    # Once it has stepped down it knows no leader: a pipeline mixing reads and writes gets an
+    # error for each, in order. (Failing a read lets its client run the next commands from
+    # inside that completion; they must not disturb the requests being failed.)
+    wait_until(lambda: minority.info().get("raft_role") != "leader", 10 * ELECTION_S,
+               "the cut-off leader to step down")
+    client = minority.client(timeout=30)
+    burst = [("GET", "before"), ("SET", "x", "1"), ("GET", "before"), ("GET", "x")] * 100
+    client.send_pipeline(burst)
+    for cmd in burst:
+        try:
+            r = client.read_reply()
+            raise AssertionError("%r answered %r without a leader" % (cmd, r))
+        except RespError as e:
+            assert str(e).split(" ")[0] in ("TIMEOUT", "CLUSTERDOWN"), str(e)
+    client.close()
+    assert minority.call("PING") == "PONG"
     # The majority elects a leader and goes on.
     new = c.leader(timeout=10 * ELECTION_S, among=majority)
     assert new.call("SET", "after", "2") == "OK"
