@@ -662,7 +662,8 @@ def find_lincheck(args):
 
 def check(run, path):
     lincheck = find_lincheck(run.args)
-    cmd = [lincheck, "--max-seconds", str(run.args.check_seconds), path]
+    cmd = [lincheck, "--max-seconds", str(run.args.check_seconds), "--max-cache-mb",
+           str(run.args.check_cache_mb), path]
     t = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     run.children.append(p)  # the hard deadline kills it too
@@ -701,6 +702,9 @@ def main():
     ap.add_argument("--base-host", type=int, default=200,
                     help="nodes listen on 127.0.0.(base_host+1..); use 100+ (cluster tests: 20-90)")
     ap.add_argument("--check-seconds", type=float, default=20.0, help="checker budget per key")
+    ap.add_argument("--check-cache-mb", type=int, default=4096,
+                    help="checker memo cache per key (pipelined bursts make histories wider: a "
+                         "linearizable 5-node run once needed 1.1 GB)")
     ap.add_argument("--hard-timeout", type=float,
                     help="kill everything and fail after this many seconds in all (default: "
                     "the duration + 100 s for start, heal and reads + the checker's budget)")
