@@ -685,9 +685,10 @@ void RaftHost::finish_snapshot(const Snapshotter::Outcome& o) {
         fmt::format("index={},bytes={},fork_ms={:.1f},write_ms={:.1f}", o.meta.index, o.body_bytes,
                     ms(o.fork_time), ms(o.child_time));
     log::info(
-        "snapshot at index {} term {} done: {} bytes, fork {:.1f} ms, child {:.1f} ms; log "
+        "snapshot at index {} term {} done: {} bytes, fork {:.1f} ms, child {:.1f} ms{}; log "
         "compacted",
-        o.meta.index, o.meta.term, o.body_bytes, ms(o.fork_time), ms(o.child_time));
+        o.meta.index, o.meta.term, o.body_bytes, ms(o.fork_time), ms(o.child_time),
+        o.raised ? " (raised from idle to normal priority: the CPU was busy all along)" : "");
     snapshot_to_report_ = o.meta;
     report_snapshot_taken();
     for (auto& done : waiting) done("+OK\r\n");

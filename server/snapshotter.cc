@@ -1,6 +1,7 @@
 #include "server/snapshotter.h"
 
 #include <fmt/core.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -140,6 +141,12 @@ std::optional<std::string> Snapshotter::start(const storage::SnapshotHeader& hea
   }
   if (pid == 0) run_child(ks);
   pid_ = pid;
+  if (options_.idle_priority_for.count() > 0) {
+    // Set here rather than by the child, so that raising it again can never come first.
+    sched_param param{};
+    param.sched_priority = 0;
+    idle_ = ::sched_setscheduler(pid, SCHED_IDLE, &param) == 0;
+  }
   return std::nullopt;
 }
 
@@ -185,6 +192,9 @@ void Snapshotter::run_child(const Keyspace& ks) {
 
 std::optional<Snapshotter::Outcome> Snapshotter::poll() {
   if (!running()) return std::nullopt;
+  if (idle_ && !raised_ && since(started_) >= options_.idle_priority_for) {
+    raise_priority();
+  }
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == 0) return std::nullopt;
@@ -206,6 +216,7 @@ std::optional<Snapshotter::Outcome> Snapshotter::poll() {
 
 std::optional<Snapshotter::Outcome> Snapshotter::wait() {
   if (!running()) return std::nullopt;
+  raise_priority();  // whoever blocks on the child must not wait for idle CPU
   int status = 0;
   pid_t r;
   do {
@@ -224,6 +235,14 @@ void Snapshotter::cancel() {
   release();
 }
 
+void Snapshotter::raise_priority() {
+  if (!idle_ || raised_) return;
+  sched_param param{};
+  param.sched_priority = 0;
+  // Fails only if the child is gone already: then there is nothing left to raise.
+  if (::sched_setscheduler(pid_, SCHED_OTHER, &param) == 0) raised_ = true;
+}
+
 Snapshotter::Outcome Snapshotter::finish(int wait_status) {
   Outcome out;
   out.meta = meta_;
@@ -231,6 +250,8 @@ Snapshotter::Outcome Snapshotter::finish(int wait_status) {
   out.elapsed = since(started_);
   out.child_time = std::chrono::microseconds(report_->child_us);
   out.body_bytes = report_->body_bytes;
+  out.ran_idle = idle_;
+  out.raised = raised_;
   if (WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 && report_->done == 1) {
     auto adopted = dir_.adopt_snapshot(final_path_);
     if (adopted) {
@@ -257,6 +278,8 @@ void Snapshotter::release() {
     report_ = nullptr;
   }
   pid_ = 0;
+  idle_ = false;
+  raised_ = false;
 }
 
 }  // namespace raftd

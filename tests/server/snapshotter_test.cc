@@ -4,6 +4,7 @@
 #include "server/snapshotter.h"
 
 #include <fmt/core.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -226,6 +227,8 @@ TEST_CASE("a snapshot written by a forked child loads back equal and compacts th
   CHECK(out->fork_time.count() > 0);
   CHECK(out->child_time.count() > 0);
   CHECK(out->elapsed >= out->child_time);
+  CHECK(out->ran_idle);  // the default: the child only takes CPU nobody else wants
+  CHECK(out->raised);    // wait() raised it: whoever blocks on the child must not starve it
   // The adopted file is current, the log starts after it, and no temporary file is left.
   CHECK(d->snapshots().current() == out->file);
   CHECK(d->log().first_index() == 13);
@@ -327,6 +330,37 @@ TEST_CASE("a child that fails leaves the current snapshot and the log alone", "[
   REQUIRE(out->ok());
   CHECK(d->log().first_index() == 7);
   CHECK(reload(*out->file) == body_of(ks));
+}
+
+TEST_CASE("the child runs at SCHED_IDLE until raised, or at normal priority if asked",
+          "[snapshotter]") {
+  TempDir tmp;
+  auto d = open_dir(tmp / "node");
+  append_log(*d, 20);
+  Harness h;
+  fill(h.keyspace(), 1'000);
+  {
+    Snapshotter snap(*d);
+    REQUIRE_FALSE(snap.start(header_at(5), h.keyspace()));
+    // Seen from outside while it runs (or as a zombie, whose policy stays readable).
+    CHECK(::sched_getscheduler(snap.child_pid()) == SCHED_IDLE);
+    auto out = snap.wait();
+    REQUIRE(out);
+    CHECK(out->ok());
+    CHECK(out->ran_idle);
+  }
+  {
+    Snapshotter::Options o;
+    o.idle_priority_for = std::chrono::milliseconds(0);
+    Snapshotter snap(*d, o);
+    REQUIRE_FALSE(snap.start(header_at(10), h.keyspace()));
+    CHECK(::sched_getscheduler(snap.child_pid()) == SCHED_OTHER);
+    auto out = snap.wait();
+    REQUIRE(out);
+    CHECK(out->ok());
+    CHECK_FALSE(out->ran_idle);
+    CHECK_FALSE(out->raised);
+  }
 }
 
 TEST_CASE("a snapshot older than the current one is refused", "[snapshotter]") {
