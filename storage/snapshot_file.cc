@@ -233,10 +233,10 @@ void SnapshotWriter::write(std::string_view bytes) {
   io::write_all(fd_, bytes);
   written_ += bytes.size();
   // Write back as we go (as Redis's rdb-save-incremental-fsync does): start the writeback of
-  // each new 8 MB, and wait for the one before. Left dirty, 100+ MB would all go out in
+  // each new 1 MB, and wait for the one before. Left dirty, 100+ MB would all go out in
   // finish()'s fsync, and an fdatasync of any other file on the same ext4 journal (the Raft
   // log's) would wait behind it. Errors surface in finish()'s fsync.
-  constexpr std::uint64_t kWriteBackStep = 8 << 20;
+  constexpr std::uint64_t kWriteBackStep = 1 << 20;
   if (written_ - writeback_started_ < kWriteBackStep) return;
   ::sync_file_range(fd_.get(), static_cast<off_t>(writeback_started_),
                     static_cast<off_t>(written_ - writeback_started_), SYNC_FILE_RANGE_WRITE);
