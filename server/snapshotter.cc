@@ -3,11 +3,11 @@
 #include <fmt/core.h>
 #include <linux/ioprio.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
