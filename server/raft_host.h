@@ -95,8 +95,8 @@ class RaftHost final : public Proposer {
 
   bool is_leader() const;
 
-  /// Runs before the loop thread blocks on a log sync (a follower's, or a lone leader's), so
-  /// that replies completed by then reach their clients first (main flushes client output).
+  /// Runs before the loop thread blocks on a log sync (a follower's), so that replies completed
+  /// by then reach their clients first (main flushes client output).
   void set_before_sync(std::function<void()> hook) { before_sync_ = std::move(hook); }
 
  private:

@@ -26,6 +26,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// CPU and I/O priority of process `pid`: idle (SCHED_IDLE, IOPRIO_CLASS_IDLE) or normal
+/// (SCHED_OTHER, I/O priority derived from it). The I/O class only matters to schedulers with
+/// priorities, such as mq-deadline. True if the CPU policy took (false once `pid` is gone).
+bool set_priority(pid_t pid, bool idle) {
+  sched_param param{};
+  param.sched_priority = 0;
+  const bool ok = ::sched_setscheduler(pid, idle ? SCHED_IDLE : SCHED_OTHER, &param) == 0;
+  ::syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, pid,
+            IOPRIO_PRIO_VALUE(idle ? IOPRIO_CLASS_IDLE : IOPRIO_CLASS_NONE, 0));
+  return ok;
+}
+
 std::chrono::microseconds since(Clock::time_point t0) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0);
 }
@@ -143,16 +155,10 @@ std::optional<std::string> Snapshotter::start(const storage::SnapshotHeader& hea
   }
   if (pid == 0) run_child(ks);
   pid_ = pid;
-  if (options_.idle_priority_for.count() > 0) {
-    // Set here rather than by the child, so that raising it again can never come first. Its
-    // disk writes go idle too: the writeback of a large snapshot file must not queue ahead of
-    // the Raft log's fdatasync on the same disk (honoured by I/O schedulers with priorities,
-    // such as mq-deadline; ignored elsewhere).
-    sched_param param{};
-    param.sched_priority = 0;
-    idle_ = ::sched_setscheduler(pid, SCHED_IDLE, &param) == 0;
-    ::syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, pid, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0));
-  }
+  // Set here rather than by the child, so that raising it again can never come first. Its disk
+  // writes go idle too: the writeback of a large snapshot file must not queue ahead of the Raft
+  // log's fdatasync on the same disk.
+  if (options_.idle_priority_for.count() > 0) idle_ = set_priority(pid, true);
   return std::nullopt;
 }
 
@@ -198,9 +204,7 @@ void Snapshotter::run_child(const Keyspace& ks) {
 
 std::optional<Snapshotter::Outcome> Snapshotter::poll() {
   if (!running()) return std::nullopt;
-  if (idle_ && !raised_ && since(started_) >= options_.idle_priority_for) {
-    raise_priority();
-  }
+  if (since(started_) >= options_.idle_priority_for) raise_priority();
   int status = 0;
   const pid_t r = ::waitpid(pid_, &status, WNOHANG);
   if (r == 0) return std::nullopt;
@@ -243,12 +247,8 @@ void Snapshotter::cancel() {
 
 void Snapshotter::raise_priority() {
   if (!idle_ || raised_) return;
-  sched_param param{};
-  param.sched_priority = 0;
   // Fails only if the child is gone already: then there is nothing left to raise.
-  if (::sched_setscheduler(pid_, SCHED_OTHER, &param) == 0) raised_ = true;
-  // I/O priority back to the default (derived from the CPU priority).
-  ::syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, pid_, IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0));
+  raised_ = set_priority(pid_, false);
 }
 
 Snapshotter::Outcome Snapshotter::finish(int wait_status) {

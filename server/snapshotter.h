@@ -57,12 +57,13 @@ class Snapshotter {
     /// Test hook: a file size limit (RLIMIT_FSIZE) set in the child, so that its writes fail
     /// with EFBIG like a full disk. 0: none.
     std::uint64_t testing_child_file_limit = 0;
-    /// The child runs at SCHED_IDLE: it gets only the CPU that the event loop and the clients
-    /// leave, so serving keeps its latency while a snapshot is written (on 2 cores with 1M
-    /// keys, a write benchmark's p99 rose 5.6x with snapshots back to back at normal priority,
-    /// 2.3x at SCHED_IDLE). So that a machine busy all the time still finishes its snapshots
-    /// (and compacts its log), poll() raises a child still running after this long back to
-    /// normal priority. 0: the child runs at normal priority from the start.
+    /// The child runs at SCHED_IDLE and idle I/O priority: it gets only the CPU and disk that
+    /// the event loop, the clients and the Raft log leave, so serving keeps its latency while a
+    /// snapshot is written (tools/bench/snapshot.sh, 2 cores, 1M keys, snapshots back to back:
+    /// SET p99 5.6x its p99 without snapshots at normal priority, 1.7-2.5x with this and 1 MB
+    /// writeback steps). So that a machine busy all the time still finishes its snapshots (and
+    /// compacts its log), poll() raises a child still running after this long back to normal
+    /// priority. 0: the child runs at normal priority from the start.
     std::chrono::milliseconds idle_priority_for{10'000};
   };
 

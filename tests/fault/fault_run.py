@@ -193,14 +193,15 @@ def run_pipeline(client, hist, proc, ops, worker=None):
             hist.complete(op_id, "unknown", "%s: %s" % (type(e).__name__, e))
         return ["unknown"] * len(ops)
     outcomes = []
+    broken = False
     for op_id, (key, op, value) in zip(ids, ops):
-        if outcomes and outcomes[-1] == "broken":
+        if broken:
             hist.complete(op_id, "unknown", "connection failed earlier in the pipeline")
-            outcomes.append("broken")
+            outcomes.append("unknown")
             continue
         outcome, broken = finish_op(hist, op_id, op, client.read_reply, worker)
-        outcomes.append("broken" if broken else outcome)
-    return ["unknown" if o == "broken" else o for o in outcomes]
+        outcomes.append(outcome)
+    return outcomes
 
 
 def finish_op(hist, op_id, op, get_reply, worker=None):
@@ -258,6 +259,14 @@ class Worker(threading.Thread):
         ops_on_conn = 0
         weights = [w for _, w in WORKLOAD]
         names = [op for op, _ in WORKLOAD]
+
+        def pick():
+            key = "k%d" % self.rng.randrange(r.args.keys)
+            op = self.rng.choices(names, weights)[0]
+            value = None
+            if op in ("set", "setnx", "setxx", "getset"):
+                value = str(r.next_value())
+            return key, op, value
         while not r.stop.is_set() and time.monotonic() < r.workload_end and r.take_op():
             if client is None:
                 try:
@@ -267,13 +276,6 @@ class Worker(threading.Thread):
                     node_i = (node_i + 1) % len(nodes)
                     r.stop.wait(0.05)  # every node refused: let the nemesis restart one
                     continue
-            def pick():
-                key = "k%d" % self.rng.randrange(r.args.keys)
-                op = self.rng.choices(names, weights)[0]
-                value = None
-                if op in ("set", "setnx", "setxx", "getset"):
-                    value = str(r.next_value())
-                return key, op, value
             r.hist.last_moved.pop(self.index, None)
             if self.rng.random() < r.args.pipelined:
                 # A burst sent in one write: reads behind reads share a ReadIndex round,
