@@ -1,11 +1,16 @@
 // The Raft log and hard state on RocksDB (DIR/log/): raft::Storage for the core, plus the write
 // side the host drives from each Ready. RocksDB stays inside log_store.cc.
 //
-// On disk (one RocksDB column family; keys sort as byte strings):
-//   'e' + big-endian u64 index    -> CRC32C(4) | term(8) | type(1) | data
-//   "m:" + name                   -> CRC32C(4) | payload
+// On disk (keys sort as byte strings):
+//   default family: 'e' + big-endian u64 index -> CRC32C(4) | term(8) | type(1) | data
+//   "meta" family:  "m:" + name               -> CRC32C(4) | payload
 //        names: version, hard_state, conf_state, snapshot (meta of the newest snapshot),
 //        first_index (always snapshot.index + 1; kept as a cross-check)
+// One WriteBatch spans both families, so a batch of entries and its hard state land together.
+// compact() writes no range tombstone: nothing reads below the first index, the entry files
+// cover disjoint index ranges, and whole files below it are deleted once RocksDB has moved
+// them out of level 0 (a move, not a rewrite). Format version 1 kept the metadata beside the
+// entries; open() migrates such a store.
 // Each CRC covers the key and the rest of the value, so a flipped bit or a record under the
 // wrong key is caught. RocksDB's block and WAL checksums are on as well: they catch damage to
 // its own files, ours catches a value that is wrong however it got there.
