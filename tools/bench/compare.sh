@@ -7,7 +7,9 @@
 # Usage: tools/bench/compare.sh      (tools/bench/single_node.sh and cluster.sh set the knobs)
 # Env:   RAFTD_BIN   raftd binary (default build/bin/raftd; use a Release build)
 #        NODES       raftd nodes (default 1); with more, the load goes to the leader
-#        REDIS_AOF   redis-server persistence: "no" (default) or an appendfsync mode ("always")
+#        REDIS_AOF   redis-server persistence: "no" (default) or an appendfsync mode ("always");
+#                    several ("no always") start one redis-server each, all measured in the
+#                    same run; targets apply to the ratio against the first
 #        RAFTD_ARGS  extra raftd flags for every node
 #        REPS        repetitions per line, the median is reported (default 3)
 #        REQUESTS    -n (default 200000)   CLIENTS -c (default 50)   DATA -d (default 100)
@@ -15,7 +17,7 @@
 #        TARGET      ratio every line should reach (default 0.8); STRICT=1 exits 1 if missed
 #        TARGETS     per-line targets instead, e.g. "GET:1:0.8 SET:1:0.5" (test:P:ratio); lines
 #                    not named are reported without a target
-# Ports 22000 (redis) and 22010, 22020, ... (raftd nodes; peers on port+1).
+# Ports 22000, 22001, ... (redis) and 22010, 22020, ... (raftd nodes; peers on port+1).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -38,11 +40,12 @@ done
 [ -x "$RAFTD_BIN" ] || { echo "compare.sh: no raftd binary at $RAFTD_BIN (set RAFTD_BIN)" >&2; exit 1; }
 
 WORK=$(mktemp -d -t raftd-bench-XXXXXX)
-REDIS_PID=""
+REDIS_PIDS=()
 RAFTD_PIDS=()
 cleanup() {
-  for pid in "${RAFTD_PIDS[@]}"; do kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; done
-  [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null && wait "$REDIS_PID" 2>/dev/null
+  for pid in "${RAFTD_PIDS[@]}" "${REDIS_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -55,14 +58,26 @@ wait_ready() {  # wait_ready PORT NAME: PING until PONG, 10 s deadline
   done
 }
 
-if [ "$REDIS_AOF" = no ]; then
-  redis_persist=(--appendonly no)
-else
-  redis_persist=(--appendonly yes --appendfsync "$REDIS_AOF")
-fi
-redis-server --port $REDIS_PORT --bind 127.0.0.1 --save "" "${redis_persist[@]}" --dir "$WORK" \
-  --logfile "$WORK/redis.log" &
-REDIS_PID=$!
+# One redis-server per persistence mode: name "redis" for no persistence, "redis-MODE" else.
+REDIS_NAMES=()
+REDIS_PORTS=()
+port=$REDIS_PORT
+for mode in $REDIS_AOF; do
+  if [ "$mode" = no ]; then
+    name=redis
+    persist=(--appendonly no)
+  else
+    name=redis-$mode
+    persist=(--appendonly yes --appendfsync "$mode")
+  fi
+  mkdir -p "$WORK/$name"
+  redis-server --port "$port" --bind 127.0.0.1 --save "" "${persist[@]}" --dir "$WORK/$name" \
+    --logfile "$WORK/$name.log" &
+  REDIS_PIDS+=($!)
+  REDIS_NAMES+=("$name")
+  REDIS_PORTS+=("$port")
+  port=$((port + 1))
+done
 addrs=()
 for i in $(seq 0 $((NODES - 1))); do addrs+=("127.0.0.1:$((RAFTD_PORT + 10 * i))"); done
 for i in $(seq 0 $((NODES - 1))); do
@@ -72,7 +87,7 @@ for i in $(seq 0 $((NODES - 1))); do
     --log-file "$WORK/raftd-$i.log" ${RAFTD_ARGS:-} &
   RAFTD_PIDS+=($!)
 done
-wait_ready $REDIS_PORT redis-server
+for i in "${!REDIS_PORTS[@]}"; do wait_ready "${REDIS_PORTS[$i]}" "${REDIS_NAMES[$i]}"; done
 for a in "${addrs[@]}"; do wait_ready "${a##*:}" "raftd ${a}"; done
 # The load goes to the leader: where writes commit and linearizable reads are confirmed.
 deadline=$((SECONDS + 20))
@@ -85,7 +100,13 @@ RAFTD_PORT=${leader##*:}
 
 echo "raftd:  $RAFTD_BIN ($("$RAFTD_BIN" --version))"
 echo "raftd:  $NODES node(s), load on the leader 127.0.0.1:$RAFTD_PORT ${RAFTD_ARGS:-}"
-echo "redis:  $(redis-server --version | cut -d' ' -f3)  (--save \"\" ${redis_persist[*]})"
+for name in "${REDIS_NAMES[@]}"; do
+  case $name in
+    redis) persist="--appendonly no" ;;
+    *) persist="--appendonly yes --appendfsync ${name#redis-}" ;;
+  esac
+  echo "$(printf '%-7s' "$name:") $(redis-server --version | cut -d' ' -f3)  (--save \"\" $persist)"
+done
 echo "load:   redis-benchmark -t $TESTS -c $CLIENTS -n $REQUESTS -d $DATA -P {$PIPELINES}, $REPS reps, median"
 echo
 
@@ -94,9 +115,14 @@ RESULTS="$WORK/results"
 : > "$RESULTS"
 for P in $PIPELINES; do
   for rep in $(seq "$REPS"); do
-    for target in redis raftd; do
-      port=$REDIS_PORT
-      [ "$target" = raftd ] && port=$RAFTD_PORT
+    for i in "${!REDIS_NAMES[@]}" raftd; do
+      if [ "$i" = raftd ]; then
+        target=raftd
+        port=$RAFTD_PORT
+      else
+        target=${REDIS_NAMES[$i]}
+        port=${REDIS_PORTS[$i]}
+      fi
       redis-benchmark -h 127.0.0.1 -p "$port" -t "$TESTS" -c "$CLIENTS" -n "$REQUESTS" \
         -d "$DATA" -P "$P" --csv 2>/dev/null |
         awk -F'"' -v t="$target" -v p="$P" \
@@ -106,7 +132,7 @@ for P in $PIPELINES; do
 done
 
 # Median per (target, P, test); then one line per (P, test) with the ratio.
-python3 - "$RESULTS" "$TARGET" "${STRICT:-0}" "${TARGETS:-}" <<'PY'
+python3 - "$RESULTS" "$TARGET" "${STRICT:-0}" "${TARGETS:-}" "${REDIS_NAMES[@]}" <<'PY'
 import statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
@@ -114,6 +140,7 @@ for line in open(sys.argv[1]):
     target, p, test, rps, p50, p99 = line.split()
     runs[(target, int(p), test)].append((float(rps), float(p50), float(p99)))
 target_ratio, strict = float(sys.argv[2]), sys.argv[3] == "1"
+redises = sys.argv[5:]  # the first is what targets compare against
 targets = {}
 for t in sys.argv[4].split():
     test, p, ratio = t.split(":")
@@ -124,22 +151,36 @@ def target_for(test, p):
     return targets.get((test.upper(), p))
 def med(key, i):
     return statistics.median(r[i] for r in runs[key])
-print(f"{'line':<10} {'redis rps':>11} {'raftd rps':>11} {'ratio':>6}   "
-      f"{'redis p50/p99 ms':>17} {'raftd p50/p99 ms':>17}")
+head = f"{'line':<10}"
+for r in redises:
+    head += f" {r + ' rps':>18}"
+head += f" {'raftd rps':>11}"
+for r in redises:
+    head += f" {'/' + r:>14}"
+head += f"   {'p50/p99 ms: ' + ', '.join(redises + ['raftd'])}"
+print(head)
 missed = []
 for p, test in sorted({(k[1], k[2]) for k in runs}):
-    r, f = ("redis", p, test), ("raftd", p, test)
-    if not runs[r] or not runs[f]:
+    f = ("raftd", p, test)
+    if not runs[f] or any(not runs[(r, p, test)] for r in redises):
         continue
-    ratio = med(f, 0) / med(r, 0)
-    want = target_for(test, p)
-    if want is not None and ratio < want:
-        missed.append(f"{test} -P {p} ({ratio:.2f} < {want})")
-    print(f"{test + ' -P ' + str(p):<10} {med(r, 0):>11.0f} {med(f, 0):>11.0f} {ratio:>6.2f}   "
-          f"{med(r, 1):>8.3f}/{med(r, 2):<8.3f} {med(f, 1):>8.3f}/{med(f, 2):<8.3f}")
+    line = f"{test + ' -P ' + str(p):<10}"
+    for r in redises:
+        line += f" {med((r, p, test), 0):>18.0f}"
+    line += f" {med(f, 0):>11.0f}"
+    for n, r in enumerate(redises):
+        ratio = med(f, 0) / med((r, p, test), 0)
+        line += f" {ratio:>14.2f}"
+        want = target_for(test, p)
+        if n == 0 and want is not None and ratio < want:
+            missed.append(f"{test} -P {p} ({ratio:.2f} < {want})")
+    line += "   " + ", ".join(f"{med((t, p, test), 1):.3f}/{med((t, p, test), 2):.3f}"
+                              for t in redises + ["raftd"])
+    print(line)
 print()
 what = (", ".join(f"{t} -P {p} >= {r}" for (t, p), r in sorted(targets.items()))
         if targets else f"{target_ratio} on every line")
+what += f" against {redises[0]}"
 if missed:
     print(f"targets ({what}): NOT met on {', '.join(missed)}")
     sys.exit(1 if strict else 0)
