@@ -32,44 +32,124 @@ using raft::Term;
 // 2: metadata in a column family of its own.
 constexpr std::uint32_t kFormatVersion = 2;
 const std::string kMetaFamily = "meta";
-constexpr char kEntryPrefix = 'e';
-constexpr std::size_t kEntryKeySize = 9;
-constexpr std::size_t kEntryHeaderSize = 4 + 8 + 1;  // crc, term, type
+// Format 2: entries are stored a write batch to a record, keyed by the batch's first index.
+constexpr char kRecordPrefix = 'b';
+constexpr std::size_t kRecordKeySize = 9;
+constexpr std::size_t kRecordHeaderSize = 4 + 4;     // crc, count
+constexpr std::size_t kEntryHeaderSize = 8 + 1 + 4;  // term, type, length
+// Format 1: one record per entry.
+constexpr char kV1EntryPrefix = 'e';
+constexpr std::size_t kV1EntryHeaderSize = 4 + 8 + 1;  // crc, term, type
+// Migrated version 1 entries are regrouped into records of at most this many.
+constexpr std::size_t kMigratedRecordEntries = 1024;
 
 const std::string kVersionKey = "m:version";
 const std::string kHardStateKey = "m:hard_state";
 const std::string kConfStateKey = "m:conf_state";
 const std::string kSnapshotKey = "m:snapshot";
 const std::string kFirstIndexKey = "m:first_index";
-// Sorts after every entry key and before every meta key.
-const std::string kEntryEnd(1, kEntryPrefix + 1);
+// Bounds of the record keys: every record key sorts in [kRecordBegin, kRecordEnd).
+const std::string kRecordBegin(1, kRecordPrefix);
+const std::string kRecordEnd(1, kRecordPrefix + 1);
 
-std::string entry_key(Index i) {
+std::string record_key(Index first) {
   std::string k;
-  k.reserve(kEntryKeySize);
-  k.push_back(kEntryPrefix);
-  codec::put_u64(k, i);
+  k.reserve(kRecordKeySize);
+  k.push_back(kRecordPrefix);
+  codec::put_u64(k, first);
   return k;
 }
 
-// Value bytes after the CRC; the CRC is over key + these bytes + data.
-std::string entry_header(const Entry& e, std::string_view key) {
-  std::string h(4, '\0');
-  codec::put_u64(h, e.term);
-  codec::put_u8(h, static_cast<std::uint8_t>(e.type));
-  std::uint32_t crc = crc32c(key);
-  crc = crc32c_extend(crc, std::string_view(h).substr(4));
-  crc = crc32c_extend(crc, e.data);
-  std::string c;
-  codec::put_u32(c, crc);
-  h.replace(0, 4, c);
-  return h;
+Index record_first(const rocksdb::Slice& key) {
+  return codec::load_u64(key.data() + 1);
 }
 
-// Decodes one stored entry; nullopt with `why` set when the record fails its checks.
-std::optional<Entry> decode_entry(Index index, std::string_view key, std::string_view value,
-                                  std::string& why) {
-  if (value.size() < kEntryHeaderSize) {
+bool is_record_key(const rocksdb::Slice& key) {
+  return key.size() == kRecordKeySize && key[0] == kRecordPrefix;
+}
+
+// One record: CRC32C(4) | count(4) | count x (term(8) | type(1) | length(4) | data). The CRC
+// covers the key and everything after it, so a record under the wrong key is caught too.
+template <typename It>
+std::string encode_record(std::string_view key, It begin, It end) {
+  std::size_t size = kRecordHeaderSize;
+  std::uint32_t count = 0;
+  for (It it = begin; it != end; ++it, ++count) size += kEntryHeaderSize + it->data.size();
+  std::string v;
+  v.reserve(size);
+  v.resize(4);
+  codec::put_u32(v, count);
+  for (It it = begin; it != end; ++it) {
+    codec::put_u64(v, it->term);
+    codec::put_u8(v, static_cast<std::uint8_t>(it->type));
+    codec::put_u32(v, static_cast<std::uint32_t>(it->data.size()));
+    v.append(it->data);
+  }
+  std::string crc;
+  codec::put_u32(crc, crc32c_extend(crc32c(key), std::string_view(v).substr(4)));
+  v.replace(0, 4, crc);
+  return v;
+}
+
+// An entry inside a record's value (which must outlive it).
+struct EntryView {
+  Term term = 0;
+  raft::EntryType type = raft::EntryType::kNormal;
+  std::string_view data;
+};
+
+// Checks a record and lists its entries; false with `why` set when it fails its checks.
+bool parse_record(std::string_view key, std::string_view value, std::vector<EntryView>& out,
+                  std::string& why) {
+  out.clear();
+  if (value.size() < kRecordHeaderSize) {
+    why = fmt::format("record too short ({} bytes)", value.size());
+    return false;
+  }
+  const std::uint32_t stored = codec::load_u32(value.data());
+  const std::uint32_t actual = crc32c_extend(crc32c(key), value.substr(4));
+  if (stored != actual) {
+    why = fmt::format("CRC32C mismatch (stored {:08x}, computed {:08x})", stored, actual);
+    return false;
+  }
+  codec::Reader r(value.substr(4));
+  const std::uint32_t count = r.u32();
+  if (count == 0 || count > r.remaining() / kEntryHeaderSize) {
+    why = fmt::format("bad entry count {}", count);
+    return false;
+  }
+  out.reserve(count);
+  for (std::uint32_t n = 0; n < count; ++n) {
+    EntryView e;
+    e.term = r.u64();
+    const std::uint8_t type = r.u8();
+    e.data = r.bytes(r.u32());
+    if (r.failed()) {
+      why = fmt::format("entry {} of {} runs past the end of the record", n + 1, count);
+      return false;
+    }
+    if (type > static_cast<std::uint8_t>(raft::EntryType::kConfChange)) {
+      why = fmt::format("unknown entry type {}", type);
+      return false;
+    }
+    e.type = static_cast<raft::EntryType>(type);
+    out.push_back(e);
+  }
+  if (!r.done()) {
+    why = fmt::format("{} stray bytes after {} entries", r.remaining(), count);
+    return false;
+  }
+  return true;
+}
+
+Entry to_entry(Index index, const EntryView& v) {
+  return Entry{v.term, index, v.type, std::string(v.data)};
+}
+
+// Decodes a format 1 entry record; nullopt with `why` set when it fails its checks.
+std::optional<Entry> decode_v1_entry(Index index, std::string_view key, std::string_view value,
+                                     std::string& why) {
+  if (value.size() < kV1EntryHeaderSize) {
     why = fmt::format("record too short ({} bytes)", value.size());
     return std::nullopt;
   }
@@ -84,12 +164,8 @@ std::optional<Entry> decode_entry(Index index, std::string_view key, std::string
     why = fmt::format("unknown entry type {}", type);
     return std::nullopt;
   }
-  Entry e;
-  e.index = index;
-  e.term = codec::load_u64(value.data() + 4);
-  e.type = static_cast<raft::EntryType>(type);
-  e.data.assign(value.substr(kEntryHeaderSize));
-  return e;
+  return Entry{codec::load_u64(value.data() + 4), index, static_cast<raft::EntryType>(type),
+               std::string(value.substr(kV1EntryHeaderSize))};
 }
 
 std::string meta_value(std::string_view key, std::string_view payload) {
@@ -143,6 +219,8 @@ struct LogStore::Impl {
   // every file spanned up to "m:" and each snapshot left them to background compaction: a third
   // of the CPU of a write-heavy node). One WriteBatch still updates both atomically.
   rocksdb::ColumnFamilyHandle* meta_cf = nullptr;
+  const rocksdb::Slice record_lower{kRecordBegin};
+  const rocksdb::Slice record_upper{kRecordEnd};
 
   ~Impl() {
     // Only when open() failed after opening RocksDB; ~LogStore closes a store that opened.
@@ -184,45 +262,77 @@ struct LogStore::Impl {
 
   void write(rocksdb::WriteBatch& batch) { check(db->Write(write_options, &batch), "write batch"); }
 
+  // An iterator over the records, positioned by the caller. Its bounds live in the Impl.
+  std::unique_ptr<rocksdb::Iterator> records(bool fill_cache = true) const {
+    rocksdb::ReadOptions ro = read_options;
+    ro.iterate_lower_bound = &record_lower;
+    ro.iterate_upper_bound = &record_upper;
+    ro.fill_cache = fill_cache;
+    return std::unique_ptr<rocksdb::Iterator>(db->NewIterator(ro));
+  }
+
+  // Calls visit(index, view) for the entries lo, lo+1, ... below hi, in order, until it returns
+  // false. A record's entries run until the next record's first index: a later record that
+  // starts inside an earlier one replaced that one's tail (a follower's conflicting suffix).
+  // Aborts if an entry is missing or a record is damaged.
+  template <typename Visit>
+  void visit_entries(Index lo, Index hi, Visit visit) const {
+    std::unique_ptr<rocksdb::Iterator> it = records();
+    it->SeekForPrev(record_key(lo));
+    std::string key;
+    std::string value;
+    std::vector<EntryView> views;
+    Index i = lo;
+    while (i < hi) {
+      if (!it->Valid()) {
+        check(it->status(), fmt::format("read entries from {}", lo));
+        corrupt(i, "record missing");
+      }
+      const Index first = record_first(it->key());
+      if (first > i) corrupt(i, "record missing");
+      key.assign(it->key().data(), it->key().size());
+      value.assign(it->value().data(), it->value().size());
+      std::string why;
+      if (!parse_record(key, value, views, why)) corrupt(first, why);
+      Index end = first + views.size();
+      it->Next();
+      if (it->Valid()) {
+        end = std::min(end, record_first(it->key()));
+      } else {
+        check(it->status(), fmt::format("read entries from {}", lo));
+      }
+      if (end <= i) corrupt(i, "record missing");
+      for (; i < end && i < hi; ++i) {
+        if (!visit(i, views[i - first])) return;
+      }
+    }
+  }
+
   // Reads one entry from RocksDB (not the cache); aborts if it is missing or damaged.
   Entry read_entry(Index i) const {
-    const std::string key = entry_key(i);
-    rocksdb::PinnableSlice value;
-    const rocksdb::Status s = db->Get(read_options, db->DefaultColumnFamily(), key, &value);
-    if (s.IsNotFound()) corrupt(i, "record missing");
-    check(s, fmt::format("read entry {}", i));
-    std::string why;
-    auto e = decode_entry(i, key, std::string_view(value.data(), value.size()), why);
-    if (!e) corrupt(i, why);
-    return std::move(*e);
+    Entry out;
+    visit_entries(i, i + 1, [&](Index index, const EntryView& v) {
+      out = to_entry(index, v);
+      return false;
+    });
+    return out;
   }
 
   // Appends entries [lo, hi) from RocksDB to `out` within the byte budget (the entry at lo
   // always fits). Returns false when the budget stopped it early.
   bool read_range(Index lo, Index hi, std::size_t max_bytes, std::size_t& bytes,
                   std::vector<Entry>& out) const {
-    const std::string upper = entry_key(hi);
-    rocksdb::Slice upper_slice(upper);
-    rocksdb::ReadOptions ro = read_options;
-    ro.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
-    it->Seek(entry_key(lo));
-    for (Index i = lo; i < hi; ++i, it->Next()) {
-      if (!it->Valid()) {
-        check(it->status(), fmt::format("read entries from {}", lo));
-        corrupt(i, "record missing");
+    bool complete = true;
+    visit_entries(lo, hi, [&](Index i, const EntryView& v) {
+      bytes += v.data.size();
+      if (i > lo && bytes > max_bytes) {
+        complete = false;
+        return false;
       }
-      const std::string key = entry_key(i);
-      if (it->key() != rocksdb::Slice(key)) corrupt(i, "record missing");
-      std::string why;
-      const rocksdb::Slice v = it->value();
-      auto e = decode_entry(i, key, std::string_view(v.data(), v.size()), why);
-      if (!e) corrupt(i, why);
-      bytes += e->data.size();
-      if (i > lo && bytes > max_bytes) return false;
-      out.push_back(std::move(*e));
-    }
-    return true;
+      out.push_back(to_entry(i, v));
+      return true;
+    });
+    return complete;
   }
 
   // Memory an entry takes in the cache; empty entries (no-ops) are not free.
@@ -271,6 +381,24 @@ struct LogStore::Impl {
     return read_entry(i).term;
   }
 
+  // Returns the space of the files that hold only entries below `first` (the new first index).
+  // Level-0 files stay until RocksDB's compaction has moved them down (without a rewrite: their
+  // index ranges are disjoint).
+  void delete_files_below(Index first) {
+    // Files wholly before the record that holds `first`: every record in them ends before it.
+    std::unique_ptr<rocksdb::Iterator> it = records(false);
+    it->SeekForPrev(record_key(first));
+    if (!it->Valid()) {
+      check(it->status(), "find the first record");
+      return;
+    }
+    const std::string end = it->key().ToString();
+    const rocksdb::Slice b(kRecordBegin);
+    const rocksdb::Slice e(end);
+    check(rocksdb::DeleteFilesInRange(db.get(), db->DefaultColumnFamily(), &b, &e, false),
+          "delete compacted files");
+  }
+
   // Loads and checks everything at open. Returns an error naming what is wrong.
   Status load();
   Status migrate_v1();
@@ -311,9 +439,9 @@ Status bad_meta(const std::string& dir, const std::string& key) {
 }  // namespace
 
 Status LogStore::Impl::migrate_v1() {
-  // Version 1 kept the metadata keys beside the entries: move them to their family, with the
-  // new version, in one batch. Their CRCs cover only the key name and payload, so they move as
-  // they are.
+  // Version 1 kept the metadata keys beside the entries and one record per entry. In one batch:
+  // the metadata moves to its family as it is (its CRCs cover only key name and payload), the
+  // entries are checked and regrouped into records, and the version becomes the current one.
   rocksdb::WriteBatch b;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   for (it->Seek("m:"); it->Valid() && it->key().starts_with("m:"); it->Next()) {
@@ -324,6 +452,48 @@ Status LogStore::Impl::migrate_v1() {
   if (!it->status().ok()) {
     return Status::error(fmt::format("log store {}: {}", dir, it->status().ToString()));
   }
+  // Version 1 hid compacted entries with a range tombstone, which file deletion may undo:
+  // entries below its first index are not carried over.
+  Index first = 1;
+  std::optional<std::string> p;
+  if (Status st = read_meta(*db, db->DefaultColumnFamily(), dir, kSnapshotKey, p); !st) return st;
+  if (p) {
+    codec::Reader r(*p);
+    first = r.u64() + 1;
+    if (r.failed()) return bad_meta(dir, kSnapshotKey);
+  }
+  std::vector<Entry> run;
+  auto flush_run = [&] {
+    if (run.empty()) return;
+    const std::string key = record_key(run.front().index);
+    b.Put(key, encode_record(key, run.begin(), run.end()));
+    run.clear();
+  };
+  std::string v1_key(1, kV1EntryPrefix);
+  codec::put_u64(v1_key, first);
+  for (it->Seek(v1_key); it->Valid() && it->key().starts_with(std::string(1, kV1EntryPrefix));
+       it->Next()) {
+    const rocksdb::Slice k = it->key();
+    if (k.size() != 9) {
+      return Status::error(fmt::format("log store {}: malformed version 1 entry key", dir));
+    }
+    const Index i = codec::load_u64(k.data() + 1);
+    std::string why;
+    auto e = decode_v1_entry(i, std::string_view(k.data(), k.size()),
+                             std::string_view(it->value().data(), it->value().size()), why);
+    if (!e) {
+      return Status::error(fmt::format("log store {}: corrupt entry at index {}: {}", dir, i, why));
+    }
+    if (!run.empty() && (run.back().index + 1 != i || run.size() == kMigratedRecordEntries)) {
+      flush_run();
+    }
+    run.push_back(std::move(*e));
+  }
+  if (!it->status().ok()) {
+    return Status::error(fmt::format("log store {}: {}", dir, it->status().ToString()));
+  }
+  flush_run();
+  b.DeleteRange(std::string(1, kV1EntryPrefix), std::string(1, kV1EntryPrefix + 1));
   b.Delete(kVersionKey);
   b.Put(meta_cf, kVersionKey, encode_u64(kVersionKey, kFormatVersion));
   write(b);
@@ -409,62 +579,68 @@ Status LogStore::Impl::load() {
     }
   }
 
-  // Scan the entries. Without verify_on_open only the first and last are read. Keys below the
-  // first index are logically deleted (a range tombstone covers them) and never looked at: after
-  // DeleteFilesInRange() RocksDB does not promise they stay invisible.
-  const std::string begin = entry_key(snapshot.index + 1);
-  rocksdb::Slice upper(kEntryEnd);
-  rocksdb::ReadOptions ro = read_options;
-  ro.iterate_upper_bound = &upper;
-  ro.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+  // Scan the records from the one holding the first index on. Records wholly below it are
+  // left from before a compaction (compact() writes no tombstone) and are not looked at; a
+  // record's entries end where the next record begins. Without verify_on_open only the first
+  // and the last record are read.
+  const Index first = snapshot.index + 1;
+  last_index = snapshot.index;
+  last_term = snapshot.term;
   auto fail_at = [&](Index i, const std::string& why) {
     return Status::error(fmt::format("log store {}: corrupt entry at index {}: {}", dir, i, why));
   };
-  auto check_record = [&](Index expected, Term prev_term, Term& term) -> Status {
-    const rocksdb::Slice k = it->key();
-    if (k.size() != kEntryKeySize) {
-      return Status::error(fmt::format(
-          "log store {}: malformed entry key of {} bytes near index {}", dir, k.size(), expected));
-    }
-    const Index i = codec::load_u64(k.data() + 1);
-    if (i != expected) {
-      if (i < expected) return fail_at(i, "out of order");
-      return Status::error(fmt::format("log store {}: entries missing: expected index {}, found {}",
-                                       dir, expected, i));
-    }
-    std::string why;
-    const rocksdb::Slice v = it->value();
-    auto e = decode_entry(i, std::string_view(k.data(), k.size()),
-                          std::string_view(v.data(), v.size()), why);
-    if (!e) return fail_at(i, why);
-    if (e->term < prev_term) {
-      return fail_at(i, fmt::format("term {} is below the previous term {}", e->term, prev_term));
-    }
-    term = e->term;
-    return Status::ok();
+  auto malformed = [&](const rocksdb::Slice& k) {
+    return Status::error(
+        fmt::format("log store {}: malformed record key of {} bytes", dir, k.size()));
   };
-
-  last_index = snapshot.index;
-  last_term = snapshot.term;
-  it->Seek(begin);
-  if (options.verify_on_open) {
-    for (; it->Valid(); it->Next()) {
-      Term t = 0;
-      if (Status s = check_record(last_index + 1, last_term, t); !s) return s;
-      ++last_index;
+  std::unique_ptr<rocksdb::Iterator> it = records(false);
+  it->SeekForPrev(record_key(first));
+  if (!it->Valid()) it->Seek(record_key(first));
+  std::string key;
+  std::string value;
+  std::vector<EntryView> views;
+  std::string why;
+  while (it->Valid()) {
+    if (!is_record_key(it->key())) return malformed(it->key());
+    key.assign(it->key().data(), it->key().size());
+    value.assign(it->value().data(), it->value().size());
+    const Index rec_first = record_first(key);
+    if (!parse_record(key, value, views, why)) return fail_at(rec_first, why);
+    Index end = rec_first + views.size();
+    it->Next();
+    if (it->Valid()) {
+      if (!is_record_key(it->key())) return malformed(it->key());
+      end = std::min(end, record_first(it->key()));
+    }
+    if (end <= first) continue;  // wholly below the first index
+    const Index from = std::max(rec_first, first);
+    if (from != last_index + 1) {
+      return Status::error(fmt::format("log store {}: entries missing: expected index {}, found {}",
+                                       dir, last_index + 1, from));
+    }
+    for (Index i = from; i < end; ++i) {
+      const Term t = views[i - rec_first].term;
+      if (t < last_term) {
+        return fail_at(i, fmt::format("term {} is below the previous term {}", t, last_term));
+      }
+      last_index = i;
       last_term = t;
     }
-  } else if (it->Valid()) {
-    Term t = 0;
-    if (Status s = check_record(snapshot.index + 1, snapshot.term, t); !s) return s;
-    it->SeekToLast();
-    if (it->Valid()) {
-      const rocksdb::Slice k = it->key();
-      const Index last = k.size() == kEntryKeySize ? codec::load_u64(k.data() + 1) : 0;
-      if (Status s = check_record(last, snapshot.term, t); !s) return s;
-      last_index = last;
-      last_term = t;
+    if (!options.verify_on_open) {
+      // The last record ends the log (nothing follows it to cut it short).
+      it->SeekToLast();
+      if (it->Valid()) {
+        if (!is_record_key(it->key())) return malformed(it->key());
+        key.assign(it->key().data(), it->key().size());
+        value.assign(it->value().data(), it->value().size());
+        const Index last_first = record_first(key);
+        if (!parse_record(key, value, views, why)) return fail_at(last_first, why);
+        if (last_first + views.size() - 1 > last_index) {
+          last_index = last_first + views.size() - 1;
+          last_term = views.back().term;
+        }
+      }
+      break;
     }
   }
   if (!it->status().ok()) {
@@ -658,18 +834,14 @@ void LogStore::save(const raft::HardState* hard_state, const std::vector<Entry>&
     }
     new_last = entries.back().index;
     new_last_term = entries.back().term;
-    // The suffix beyond the new entries conflicts with them (thesis 3.5): delete it in the same
-    // batch so no reader ever sees the old tail behind the new entries.
-    if (new_last < m.last_index) {
-      batch.DeleteRange(entry_key(new_last + 1), entry_key(m.last_index + 1));
+    // Entries from `from` on are replaced (thesis 3.5: the old suffix conflicts with them).
+    // Records that start there are deleted in the same batch; a record that starts before
+    // `from` ends where the new one begins, so its old tail is never read again.
+    if (from <= m.last_index) {
+      batch.DeleteRange(record_key(from), record_key(m.last_index + 1));
     }
-    for (auto it = first; it != entries.end(); ++it) {
-      const std::string key = entry_key(it->index);
-      const std::string header = entry_header(*it, key);
-      const rocksdb::Slice key_part(key);
-      const rocksdb::Slice value_parts[2] = {slice(header), slice(it->data)};
-      batch.Put(rocksdb::SliceParts(&key_part, 1), rocksdb::SliceParts(value_parts, 2));
-    }
+    const std::string key = record_key(from);
+    batch.Put(key, encode_record(key, first, entries.end()));
   }
   if (batch.Count() == 0) return;
   lock.unlock();
@@ -703,19 +875,12 @@ void LogStore::compact(const raft::SnapshotMeta& meta) {
   // DeleteFilesInRange() below drops them whole. A tombstone would make every later file
   // overlap every earlier one and cost a rewrite of every entry in background compaction.
   rocksdb::WriteBatch batch;
-  const std::string begin = entry_key(0);
-  const std::string end = entry_key(meta.index + 1);
   batch.Put(m.meta_cf, kSnapshotKey, encode_snapshot_meta(meta));
   batch.Put(m.meta_cf, kFirstIndexKey, encode_u64(kFirstIndexKey, meta.index + 1));
   m.write(batch);
   m.snapshot = meta;
   m.cache_drop_prefix(meta.index);
-  // Return the space of files wholly below the first index (RocksDB leaves level-0 files to
-  // compaction, which moves them down as they are).
-  const rocksdb::Slice b(begin);
-  const rocksdb::Slice e(end);
-  m.check(rocksdb::DeleteFilesInRange(m.db.get(), m.db->DefaultColumnFamily(), &b, &e, false),
-          "delete compacted files");
+  m.delete_files_below(meta.index + 1);
 }
 
 void LogStore::install_snapshot(const raft::SnapshotMeta& meta) {
@@ -731,7 +896,9 @@ void LogStore::install_snapshot(const raft::SnapshotMeta& meta) {
   raft::HardState hs = m.hard_state;
   hs.commit = std::max(hs.commit, meta.index);
   rocksdb::WriteBatch batch;
-  batch.DeleteRange(entry_key(0), keep_suffix ? entry_key(meta.index + 1) : kEntryEnd);
+  // A kept suffix is read from the first index on, as after compact(); otherwise every record
+  // goes.
+  if (!keep_suffix) batch.DeleteRange(kRecordBegin, kRecordEnd);
   batch.Put(m.meta_cf, kSnapshotKey, encode_snapshot_meta(meta));
   batch.Put(m.meta_cf, kFirstIndexKey, encode_u64(kFirstIndexKey, meta.index + 1));
   batch.Put(m.meta_cf, kConfStateKey, encode_conf_state(meta.conf));
@@ -742,6 +909,7 @@ void LogStore::install_snapshot(const raft::SnapshotMeta& meta) {
   m.hard_state = hs;
   if (keep_suffix) {
     m.cache_drop_prefix(meta.index);
+    m.delete_files_below(meta.index + 1);
   } else {
     m.cache.clear();
     m.cache_bytes = 0;
@@ -784,12 +952,13 @@ const std::string& LogStore::dir() const {
 void LogStore::testing_put_raw(Index index, std::string_view value) {
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  impl_->check(impl_->db->Put(wo, entry_key(index), slice(value)), "testing_put_raw");
+  impl_->check(impl_->db->Put(wo, record_key(index), slice(value)), "testing_put_raw");
 }
 
 std::string LogStore::testing_get_raw(Index index) const {
   std::string value;
-  impl_->check(impl_->db->Get(rocksdb::ReadOptions(), entry_key(index), &value), "testing_get_raw");
+  impl_->check(impl_->db->Get(rocksdb::ReadOptions(), record_key(index), &value),
+               "testing_get_raw");
   return value;
 }
 

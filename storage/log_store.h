@@ -2,15 +2,21 @@
 // side the host drives from each Ready. RocksDB stays inside log_store.cc.
 //
 // On disk (keys sort as byte strings):
-//   default family: 'e' + big-endian u64 index -> CRC32C(4) | term(8) | type(1) | data
-//   "meta" family:  "m:" + name               -> CRC32C(4) | payload
+//   default family: 'b' + big-endian u64 first index -> one record per save() batch:
+//        CRC32C(4) | count(4) | count x (term(8) | type(1) | length(4) | data)
+//        A record's entries run up to the next record's first index: a save() that replaces a
+//        suffix starting inside a record writes a record from there and deletes the records
+//        after it, so the older record's tail is never read again.
+//   "meta" family:  "m:" + name -> CRC32C(4) | payload
 //        names: version, hard_state, conf_state, snapshot (meta of the newest snapshot),
 //        first_index (always snapshot.index + 1; kept as a cross-check)
 // One WriteBatch spans both families, so a batch of entries and its hard state land together.
+// A record per batch, not per entry: RocksDB's cost is mostly per key (memtable insert, flush),
+// and a leader's batch under load holds hundreds of entries.
 // compact() writes no range tombstone: nothing reads below the first index, the entry files
-// cover disjoint index ranges, and whole files below it are deleted once RocksDB has moved
-// them out of level 0 (a move, not a rewrite). Format version 1 kept the metadata beside the
-// entries; open() migrates such a store.
+// cover disjoint index ranges, and the files wholly below the record holding the first index
+// are deleted once RocksDB has moved them out of level 0 (a move, not a rewrite). Format
+// version 1 (metadata beside the entries, a record per entry) is migrated by open().
 // Each CRC covers the key and the rest of the value, so a flipped bit or a record under the
 // wrong key is caught. RocksDB's block and WAL checksums are on as well: they catch damage to
 // its own files, ours catches a value that is wrong however it got there.
