@@ -840,8 +840,20 @@ void LogStore::save(const raft::HardState* hard_state, const std::vector<Entry>&
     if (from <= m.last_index) {
       batch.DeleteRange(record_key(from), record_key(m.last_index + 1));
     }
-    const std::string key = record_key(from);
-    batch.Put(key, encode_record(key, first, entries.end()));
+    // Usually one record; a batch of huge values is cut (Options::max_record_bytes).
+    auto begin = first;
+    std::size_t bytes = 0;
+    for (auto it = first; it != entries.end(); ++it) {
+      if (it != begin && bytes + it->data.size() > m.options.max_record_bytes) {
+        const std::string key = record_key(begin->index);
+        batch.Put(key, encode_record(key, begin, it));
+        begin = it;
+        bytes = 0;
+      }
+      bytes += kEntryHeaderSize + it->data.size();
+    }
+    const std::string key = record_key(begin->index);
+    batch.Put(key, encode_record(key, begin, entries.end()));
   }
   if (batch.Count() == 0) return;
   lock.unlock();
@@ -957,8 +969,9 @@ void LogStore::testing_put_raw(Index index, std::string_view value) {
 
 std::string LogStore::testing_get_raw(Index index) const {
   std::string value;
-  impl_->check(impl_->db->Get(rocksdb::ReadOptions(), record_key(index), &value),
-               "testing_get_raw");
+  const rocksdb::Status st = impl_->db->Get(rocksdb::ReadOptions(), record_key(index), &value);
+  if (st.IsNotFound()) return {};
+  impl_->check(st, "testing_get_raw");
   return value;
 }
 

@@ -46,6 +46,10 @@ class LogStore final : public raft::Storage {
     /// RocksDB memtable size. The WAL is the durability; the memtable only needs to absorb
     /// appends between flushes, and a small one keeps recovery (WAL replay) short.
     std::size_t write_buffer_bytes = 16 << 20;
+    /// A saved batch is one record unless its entries hold more bytes than this; then it is cut
+    /// into records of at most this size (an entry alone may be bigger: up to 512 MB values),
+    /// so no record nears RocksDB's 4 GB value limit.
+    std::size_t max_record_bytes = 64 << 20;
     /// Read every record at open and check its CRC, that indexes are contiguous and terms never
     /// decrease. Costs one sequential read of the log; off only for benchmarks.
     bool verify_on_open = true;
@@ -107,7 +111,8 @@ class LogStore final : public raft::Storage {
 
   // Test-only hooks to damage or inspect the stored bytes. They bypass every check and the
   // in-memory caches: reopen the store to observe their effect.
-  /// Writes `value` as the raw record of entry `index` (RocksDB's own checksums stay valid).
+  /// Writes `value` as the raw record that starts at `index` (RocksDB's own checksums stay
+  /// valid); testing_get_raw() reads it, empty when no record starts there.
   void testing_put_raw(raft::Index index, std::string_view value);
   std::string testing_get_raw(raft::Index index) const;
   /// Flushes the memtable to an SST file (so a test can find records there).

@@ -106,6 +106,33 @@ TEST_CASE("compaction returns the space of dropped entries without rewriting the
   CHECK(s->term(first - 2, t) == StorageError::kCompacted);
 }
 
+TEST_CASE("a batch of big entries is cut into records of bounded size", "[log_store]") {
+  TempDir tmp;
+  LogStore::Options o;
+  o.max_record_bytes = 3000;
+  std::vector<Entry> entries;
+  for (Index i = 1; i <= 6; ++i) {
+    entries.push_back(
+        Entry{2, i, EntryType::kNormal, std::string(1000, static_cast<char>('a' + i))});
+  }
+  {
+    auto s = open_store(tmp.path(), o);
+    s->save(nullptr, entries);
+    // Two entries fit (with their headers) under 3000 bytes, a third does not.
+    for (Index first : {1, 3, 5}) CHECK_FALSE(s->testing_get_raw(first).empty());
+    for (Index inside : {2, 4, 6}) CHECK(s->testing_get_raw(inside).empty());
+    // A suffix replaced from inside the second record.
+    s->save(nullptr, {Entry{3, 4, EntryType::kNormal, "four"}});
+  }
+  auto s = open_store(tmp.path(), o);
+  REQUIRE(s->last_index() == 4);
+  std::vector<Entry> out;
+  REQUIRE(s->entries(1, 5, SIZE_MAX, out) == StorageError::kOk);
+  REQUIRE(out.size() == 4);
+  CHECK(out[2] == entries[2]);
+  CHECK(out[3] == Entry{3, 4, EntryType::kNormal, "four"});
+}
+
 TEST_CASE("a store written by format version 1 opens, migrated, with its data", "[log_store]") {
   TempDir tmp;
   const std::string dir = tmp.path() + "/v1";
