@@ -147,7 +147,17 @@ int main(int argc, char** argv) {
       version_string(), config.id, config.addr.to_string(), config.addr.port + 1,
       cluster.members.size(), config.data_dir);
   server.start();
-  io.run();
+  // Redis's ae loop: run what is ready (a bounded batch, so a stream of events cannot starve
+  // the rest), then the host's before-sleep work, then block for the next event.
+  host.set_loop_calls_before_sleep(true);
+  static constexpr int kHandlersPerTurn = 1024;
+  for (;;) {
+    int ran = 0;
+    while (ran < kHandlersPerTurn && io.poll_one() > 0) ++ran;
+    host.before_sleep();
+    if (ran == kHandlersPerTurn) continue;
+    if (io.poll_one() == 0 && io.run_one() == 0) break;  // out of work: stopped
+  }
   log::info("raftd stopped");
   return 0;
 }

@@ -94,6 +94,12 @@ class RaftHost final : public Proposer {
   void checkpoint(Completion done) override;
 
   bool is_leader() const;
+  bool lone_voter() const;
+  /// The event loop calls before_sleep() after each bounded batch of handlers and before it
+  /// blocks (main's loop). Then a lone voter handles its Ready there, batching everything the
+  /// loop read into one sync, instead of in a posted handler.
+  void set_loop_calls_before_sleep(bool on) { loop_calls_before_sleep_ = on; }
+  void before_sleep();
 
   /// Runs before the loop thread blocks on a log sync (a follower's), so that replies completed
   /// by then reach their clients first (main flushes client output).
@@ -184,6 +190,7 @@ class RaftHost final : public Proposer {
   raft::HardState unsynced_hard_state_;   ///< newest from the core (commit may run ahead)
   std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
   bool ready_scheduled_ = false;
+  bool loop_calls_before_sleep_ = false;
   bool local_reads_linearizable_ = false;  ///< single voter, whole log applied
   std::function<void()> before_sync_;
   bool stopping_ = false;
