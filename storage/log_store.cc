@@ -28,19 +28,21 @@ using raft::Entry;
 using raft::Index;
 using raft::Term;
 
-// 1: metadata keys in the default column family beside the entries (read and migrated);
-// 2: metadata in a column family of its own.
-constexpr std::uint32_t kFormatVersion = 2;
+// 1: one record per entry ('e' + index), metadata keys beside them in the default family;
+// 2: the same entries, metadata in a column family of its own (a development step, never
+//    released, but main held it for a day);
+// 3: one record per saved batch ('b' + first index). Versions 1 and 2 are migrated at open.
+constexpr std::uint32_t kFormatVersion = 3;
 const std::string kMetaFamily = "meta";
 // Format 2: entries are stored a write batch to a record, keyed by the batch's first index.
 constexpr char kRecordPrefix = 'b';
 constexpr std::size_t kRecordKeySize = 9;
 constexpr std::size_t kRecordHeaderSize = 4 + 4;     // crc, count
 constexpr std::size_t kEntryHeaderSize = 8 + 1 + 4;  // term, type, length
-// Format 1: one record per entry.
+// Formats 1 and 2: one record per entry.
 constexpr char kV1EntryPrefix = 'e';
 constexpr std::size_t kV1EntryHeaderSize = 4 + 8 + 1;  // crc, term, type
-// Migrated version 1 entries are regrouped into records of at most this many.
+// Migrated entries are regrouped into records of at most this many (and max_record_bytes).
 constexpr std::size_t kMigratedRecordEntries = 1024;
 
 const std::string kVersionKey = "m:version";
@@ -288,6 +290,7 @@ struct LogStore::Impl {
         check(it->status(), fmt::format("read entries from {}", lo));
         corrupt(i, "record missing");
       }
+      if (!is_record_key(it->key())) corrupt(i, "malformed record key");
       const Index first = record_first(it->key());
       if (first > i) corrupt(i, "record missing");
       key.assign(it->key().data(), it->key().size());
@@ -401,7 +404,7 @@ struct LogStore::Impl {
 
   // Loads and checks everything at open. Returns an error naming what is wrong.
   Status load();
-  Status migrate_v1();
+  Status migrate(std::uint64_t version);
 };
 
 namespace {
@@ -438,44 +441,56 @@ Status bad_meta(const std::string& dir, const std::string& key) {
 
 }  // namespace
 
-Status LogStore::Impl::migrate_v1() {
-  // Version 1 kept the metadata keys beside the entries and one record per entry. In one batch:
-  // the metadata moves to its family as it is (its CRCs cover only key name and payload), the
-  // entries are checked and regrouped into records, and the version becomes the current one.
+Status LogStore::Impl::migrate(std::uint64_t version) {
+  // Versions 1 and 2 stored one record per entry; version 1 also kept the metadata beside
+  // them. In one batch: the metadata moves to its family as it is (its CRCs cover only key name
+  // and payload), the entries are checked and regrouped into records, and the version becomes
+  // the current one. A crash before the batch is durable leaves the old store as it was.
   rocksdb::WriteBatch b;
+  auto fail = [&](const rocksdb::Status& st) {
+    return Status::error(
+        fmt::format("log store {}: migrating format {}: {}", dir, version, st.ToString()));
+  };
+  auto put = [&](rocksdb::ColumnFamilyHandle* cf, const rocksdb::Slice& k,
+                 const rocksdb::Slice& v) { return b.Put(cf, k, v); };
+  rocksdb::ColumnFamilyHandle* old_meta = version == 1 ? db->DefaultColumnFamily() : meta_cf;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-  for (it->Seek("m:"); it->Valid() && it->key().starts_with("m:"); it->Next()) {
-    if (it->key() == rocksdb::Slice(kVersionKey)) continue;
-    b.Put(meta_cf, it->key(), it->value());
-    b.Delete(it->key());
+  if (version == 1) {
+    for (it->Seek("m:"); it->Valid() && it->key().starts_with("m:"); it->Next()) {
+      if (it->key() == rocksdb::Slice(kVersionKey)) continue;
+      if (auto st = put(meta_cf, it->key(), it->value()); !st.ok()) return fail(st);
+      if (auto st = b.Delete(it->key()); !st.ok()) return fail(st);
+    }
+    if (!it->status().ok()) return fail(it->status());
   }
-  if (!it->status().ok()) {
-    return Status::error(fmt::format("log store {}: {}", dir, it->status().ToString()));
-  }
-  // Version 1 hid compacted entries with a range tombstone, which file deletion may undo:
-  // entries below its first index are not carried over.
+  // Compacted entries were hidden by a range tombstone (version 1), which file deletion may
+  // undo, or by nothing at all (version 2): entries below the first index are not carried over.
   Index first = 1;
   std::optional<std::string> p;
-  if (Status st = read_meta(*db, db->DefaultColumnFamily(), dir, kSnapshotKey, p); !st) return st;
+  if (Status st = read_meta(*db, old_meta, dir, kSnapshotKey, p); !st) return st;
   if (p) {
     codec::Reader r(*p);
     first = r.u64() + 1;
     if (r.failed()) return bad_meta(dir, kSnapshotKey);
   }
   std::vector<Entry> run;
-  auto flush_run = [&] {
-    if (run.empty()) return;
+  std::size_t run_bytes = 0;
+  auto flush_run = [&]() -> rocksdb::Status {
+    if (run.empty()) return rocksdb::Status::OK();
     const std::string key = record_key(run.front().index);
-    b.Put(key, encode_record(key, run.begin(), run.end()));
+    const rocksdb::Status st = b.Put(key, encode_record(key, run.begin(), run.end()));
     run.clear();
+    run_bytes = 0;
+    return st;
   };
-  std::string v1_key(1, kV1EntryPrefix);
-  codec::put_u64(v1_key, first);
-  for (it->Seek(v1_key); it->Valid() && it->key().starts_with(std::string(1, kV1EntryPrefix));
-       it->Next()) {
+  const std::string prefix(1, kV1EntryPrefix);
+  std::string from_key = prefix;
+  codec::put_u64(from_key, first);
+  for (it->Seek(from_key); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const rocksdb::Slice k = it->key();
     if (k.size() != 9) {
-      return Status::error(fmt::format("log store {}: malformed version 1 entry key", dir));
+      return Status::error(
+          fmt::format("log store {}: malformed format {} entry key", dir, version));
     }
     const Index i = codec::load_u64(k.data() + 1);
     std::string why;
@@ -484,19 +499,32 @@ Status LogStore::Impl::migrate_v1() {
     if (!e) {
       return Status::error(fmt::format("log store {}: corrupt entry at index {}: {}", dir, i, why));
     }
-    if (!run.empty() && (run.back().index + 1 != i || run.size() == kMigratedRecordEntries)) {
-      flush_run();
+    const std::size_t bytes = kEntryHeaderSize + e->data.size();
+    if (!run.empty() && (run.back().index + 1 != i || run.size() == kMigratedRecordEntries ||
+                         run_bytes + bytes > options.max_record_bytes)) {
+      if (auto st = flush_run(); !st.ok()) return fail(st);
     }
     run.push_back(std::move(*e));
+    run_bytes += bytes;
   }
-  if (!it->status().ok()) {
-    return Status::error(fmt::format("log store {}: {}", dir, it->status().ToString()));
+  if (!it->status().ok()) return fail(it->status());
+  if (auto st = flush_run(); !st.ok()) return fail(st);
+  if (auto st = b.DeleteRange(prefix, std::string(1, kV1EntryPrefix + 1)); !st.ok()) {
+    return fail(st);
   }
-  flush_run();
-  b.DeleteRange(std::string(1, kV1EntryPrefix), std::string(1, kV1EntryPrefix + 1));
-  b.Delete(kVersionKey);
-  b.Put(meta_cf, kVersionKey, encode_u64(kVersionKey, kFormatVersion));
+  if (version == 1) {
+    if (auto st = b.Delete(kVersionKey); !st.ok()) return fail(st);
+  }
+  if (auto st = put(meta_cf, kVersionKey, encode_u64(kVersionKey, kFormatVersion)); !st.ok()) {
+    return fail(st);
+  }
+  it.reset();
   write(b);
+  // The old keys and the tombstone over them would make the next files overlap every later
+  // one (no whole-file deletion until compaction got to them): compact them away once now.
+  check(
+      db->CompactRange(rocksdb::CompactRangeOptions(), db->DefaultColumnFamily(), nullptr, nullptr),
+      "compact after migration");
   return Status::ok();
 }
 
@@ -514,7 +542,7 @@ Status LogStore::Impl::load() {
             fmt::format("log store {}: format version {} is not supported (this build reads {})",
                         dir, v, kFormatVersion));
       }
-      if (Status s = migrate_v1(); !s) return s;
+      if (Status s = migrate(1); !s) return s;
       return load();
     }
     // A fresh store has no keys at all; anything else without a version is not ours.
@@ -538,6 +566,10 @@ Status LogStore::Impl::load() {
     codec::Reader r(*p);
     const std::uint64_t v = r.u64();
     if (!r.done()) return bad_meta(dir, kVersionKey);
+    if (v == 2) {
+      if (Status s = migrate(2); !s) return s;
+      return load();
+    }
     if (v != kFormatVersion) {
       return Status::error(
           fmt::format("log store {}: format version {} is not supported (this build reads {})", dir,
@@ -594,8 +626,15 @@ Status LogStore::Impl::load() {
         fmt::format("log store {}: malformed record key of {} bytes", dir, k.size()));
   };
   std::unique_ptr<rocksdb::Iterator> it = records(false);
+  auto read_error = [&] {
+    return Status::error(
+        fmt::format("log store {}: reading entries: {}", dir, it->status().ToString()));
+  };
   it->SeekForPrev(record_key(first));
-  if (!it->Valid()) it->Seek(record_key(first));
+  if (!it->Valid()) {
+    if (!it->status().ok()) return read_error();
+    it->Seek(record_key(first));
+  }
   std::string key;
   std::string value;
   std::vector<EntryView> views;
@@ -611,6 +650,8 @@ Status LogStore::Impl::load() {
     if (it->Valid()) {
       if (!is_record_key(it->key())) return malformed(it->key());
       end = std::min(end, record_first(it->key()));
+    } else if (!it->status().ok()) {
+      return read_error();
     }
     if (end <= first) continue;  // wholly below the first index
     const Index from = std::max(rec_first, first);
@@ -643,10 +684,7 @@ Status LogStore::Impl::load() {
       break;
     }
   }
-  if (!it->status().ok()) {
-    return Status::error(
-        fmt::format("log store {}: reading entries: {}", dir, it->status().ToString()));
-  }
+  if (!it->status().ok()) return read_error();
   if (hard_state.commit > last_index) {
     return Status::error(
         fmt::format("log store {}: commit index {} is beyond the last entry {}: entries were lost",
@@ -699,7 +737,7 @@ Result<std::unique_ptr<LogStore>> LogStore::open(const std::string& dir, const O
   o.create_missing_column_families = true;  // "meta" in a version 1 store (migrated by load())
   // The metadata family takes a few bytes per batch and would never fill its memtable: without
   // a bound, it would keep every WAL file alive. Past this many WAL bytes RocksDB flushes it.
-  o.max_total_wal_size = 64 << 20;
+  o.max_total_wal_size = std::max<std::uint64_t>(64 << 20, 4 * options.write_buffer_bytes);
 
   io::make_dirs(dir);
   rocksdb::ColumnFamilyOptions meta_options;
@@ -838,22 +876,22 @@ void LogStore::save(const raft::HardState* hard_state, const std::vector<Entry>&
     // Records that start there are deleted in the same batch; a record that starts before
     // `from` ends where the new one begins, so its old tail is never read again.
     if (from <= m.last_index) {
-      batch.DeleteRange(record_key(from), record_key(m.last_index + 1));
+      m.check(batch.DeleteRange(record_key(from), record_key(m.last_index + 1)), "delete range");
     }
     // Usually one record; a batch of huge values is cut (Options::max_record_bytes).
     auto begin = first;
     std::size_t bytes = 0;
     for (auto it = first; it != entries.end(); ++it) {
-      if (it != begin && bytes + it->data.size() > m.options.max_record_bytes) {
+      if (it != begin && bytes + kEntryHeaderSize + it->data.size() > m.options.max_record_bytes) {
         const std::string key = record_key(begin->index);
-        batch.Put(key, encode_record(key, begin, it));
+        m.check(batch.Put(key, encode_record(key, begin, it)), "add record");
         begin = it;
         bytes = 0;
       }
       bytes += kEntryHeaderSize + it->data.size();
     }
     const std::string key = record_key(begin->index);
-    batch.Put(key, encode_record(key, begin, entries.end()));
+    m.check(batch.Put(key, encode_record(key, begin, entries.end())), "add record");
   }
   if (batch.Count() == 0) return;
   lock.unlock();

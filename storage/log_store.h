@@ -15,8 +15,9 @@
 // and a leader's batch under load holds hundreds of entries.
 // compact() writes no range tombstone: nothing reads below the first index, the entry files
 // cover disjoint index ranges, and the files wholly below the record holding the first index
-// are deleted once RocksDB has moved them out of level 0 (a move, not a rewrite). Format
-// version 1 (metadata beside the entries, a record per entry) is migrated by open().
+// are deleted once RocksDB has moved them out of level 0 (a move, not a rewrite). Stores of
+// format 1 (a record per entry, metadata beside them) and 2 (a record per entry, metadata in
+// its family) are migrated by open().
 // Each CRC covers the key and the rest of the value, so a flipped bit or a record under the
 // wrong key is caught. RocksDB's block and WAL checksums are on as well: they catch damage to
 // its own files, ours catches a value that is wrong however it got there.
@@ -47,9 +48,10 @@ class LogStore final : public raft::Storage {
     /// appends between flushes, and a small one keeps recovery (WAL replay) short.
     std::size_t write_buffer_bytes = 16 << 20;
     /// A saved batch is one record unless its entries hold more bytes than this; then it is cut
-    /// into records of at most this size (an entry alone may be bigger: up to 512 MB values),
-    /// so no record nears RocksDB's 4 GB value limit.
-    std::size_t max_record_bytes = 64 << 20;
+    /// into records of at most this size (an entry alone may be bigger: up to 512 MB values).
+    /// Reading one entry that is not cached reads its whole record, so records stay small; a
+    /// leader's batch of a few hundred small writes is far below this.
+    std::size_t max_record_bytes = 4 << 20;
     /// Read every record at open and check its CRC, that indexes are contiguous and terms never
     /// decrease. Costs one sequential read of the log; off only for benchmarks.
     bool verify_on_open = true;

@@ -149,24 +149,82 @@ TEST_CASE("a store written by format version 1 opens, migrated, with its data", 
     std::string hs;
     for (std::uint64_t v : {3, 2, 4}) storage::codec::put_u64(hs, v);  // term, vote, commit
     b.Put("m:hard_state", v1_meta("m:hard_state", hs));
-    for (Index i = 1; i <= 5; ++i)
-      b.Put(v1_entry_key(i), v1_entry(i, 3, "v1-" + std::to_string(i)));
+    for (Index i = 1; i <= 5; ++i) {
+      b.Put(v1_entry_key(i), v1_entry(i, 3, "v1-" + std::to_string(i) + std::string(1000, '.')));
+    }
     rocksdb::WriteOptions wo;
     wo.sync = true;
     REQUIRE(db->Write(wo, &b).ok());
     REQUIRE(db->Close().ok());
   }
+  LogStore::Options o;
+  o.max_record_bytes = 2500;              // two of these entries to a record
   for (int pass = 0; pass < 2; ++pass) {  // migrated at the first open, read as is at the second
-    auto s = open_store(dir);
+    auto s = open_store(dir, o);
     CHECK(s->hard_state() == raft::HardState{3, 2, 4});
     CHECK(s->first_index() == 1);
     REQUIRE(s->last_index() == static_cast<Index>(5 + pass));
     std::vector<Entry> out;
     REQUIRE(s->entries(1, s->last_index() + 1, SIZE_MAX, out) == StorageError::kOk);
     REQUIRE(out.size() == s->last_index());
-    CHECK(out[4] == Entry{3, 5, EntryType::kNormal, "v1-5"});
-    if (pass == 0) s->save(nullptr, {Entry{3, 6, EntryType::kNormal, "v2-6"}});
+    CHECK(out[4] == Entry{3, 5, EntryType::kNormal, "v1-5" + std::string(1000, '.')});
+    if (pass == 0) {
+      for (Index first : {1, 3, 5}) CHECK_FALSE(s->testing_get_raw(first).empty());
+      s->save(nullptr, {Entry{3, 6, EntryType::kNormal, "v2-6"}});
+    }
     if (pass == 1) CHECK(out[5] == Entry{3, 6, EntryType::kNormal, "v2-6"});
+  }
+}
+
+TEST_CASE("a store written by format version 2 opens, migrated, from its first index",
+          "[log_store]") {
+  // Version 2: metadata in the "meta" family, one record per entry in the default family, and
+  // compaction left the entries below the first index in place (no tombstone).
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/v2";
+  {
+    rocksdb::Options o;
+    o.create_if_missing = true;
+    o.create_missing_column_families = true;
+    const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
+        {"meta", rocksdb::ColumnFamilyOptions()}};
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(o), dir, families, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    rocksdb::WriteBatch b;
+    std::string version;
+    storage::codec::put_u64(version, 2);
+    b.Put(handles[1], "m:version", v1_meta("m:version", version));
+    std::string hs;
+    for (std::uint64_t v : {3, 2, 6}) storage::codec::put_u64(hs, v);  // term, vote, commit
+    b.Put(handles[1], "m:hard_state", v1_meta("m:hard_state", hs));
+    std::string snap;
+    storage::codec::put_u64(snap, 2);  // index
+    storage::codec::put_u64(snap, 3);  // term
+    storage::codec::put_conf_state(snap, raft::ConfState{{1}, {}});
+    b.Put(handles[1], "m:snapshot", v1_meta("m:snapshot", snap));
+    b.Put(v1_entry_key(1), "not a record: below the first index, never read");
+    for (Index i = 2; i <= 6; ++i) {
+      b.Put(v1_entry_key(i), v1_entry(i, 3, "v2-" + std::to_string(i)));
+    }
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    REQUIRE(db->Write(wo, &b).ok());
+    for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+    REQUIRE(db->Close().ok());
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    auto s = open_store(dir);
+    CHECK(s->hard_state() == raft::HardState{3, 2, 6});
+    CHECK(s->first_index() == 3);
+    REQUIRE(s->last_index() == 6);
+    std::vector<Entry> out;
+    REQUIRE(s->entries(3, 7, SIZE_MAX, out) == StorageError::kOk);
+    REQUIRE(out.size() == 4);
+    CHECK(out[0] == Entry{3, 3, EntryType::kNormal, "v2-3"});
+    CHECK(out[3] == Entry{3, 6, EntryType::kNormal, "v2-6"});
   }
 }
 
