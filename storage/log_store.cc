@@ -637,14 +637,20 @@ Status LogStore::Impl::load() {
   }
   std::string key;
   std::string value;
-  std::vector<EntryView> views;
-  std::string why;
-  while (it->Valid()) {
+  std::vector<EntryView> views;  // point into `value`
+  Index rec_first = 0;
+  // Copies and checks the record under the iterator.
+  auto parse_current = [&]() -> Status {
     if (!is_record_key(it->key())) return malformed(it->key());
     key.assign(it->key().data(), it->key().size());
     value.assign(it->value().data(), it->value().size());
-    const Index rec_first = record_first(key);
+    rec_first = record_first(key);
+    std::string why;
     if (!parse_record(key, value, views, why)) return fail_at(rec_first, why);
+    return Status::ok();
+  };
+  while (it->Valid()) {
+    if (Status st = parse_current(); !st) return st;
     Index end = rec_first + views.size();
     it->Next();
     if (it->Valid()) {
@@ -671,13 +677,9 @@ Status LogStore::Impl::load() {
       // The last record ends the log (nothing follows it to cut it short).
       it->SeekToLast();
       if (it->Valid()) {
-        if (!is_record_key(it->key())) return malformed(it->key());
-        key.assign(it->key().data(), it->key().size());
-        value.assign(it->value().data(), it->value().size());
-        const Index last_first = record_first(key);
-        if (!parse_record(key, value, views, why)) return fail_at(last_first, why);
-        if (last_first + views.size() - 1 > last_index) {
-          last_index = last_first + views.size() - 1;
+        if (Status st = parse_current(); !st) return st;
+        if (rec_first + views.size() - 1 > last_index) {
+          last_index = rec_first + views.size() - 1;
           last_term = views.back().term;
         }
       }
