@@ -11,6 +11,7 @@
 
 #include "server/config.h"
 #include "server/connection_commands.h"
+#include "server/event_loop.h"
 #include "server/kv/kv_commands.h"
 #include "server/kv/state_machine.h"
 #include "server/log.h"
@@ -147,17 +148,8 @@ int main(int argc, char** argv) {
       version_string(), config.id, config.addr.to_string(), config.addr.port + 1,
       cluster.members.size(), config.data_dir);
   server.start();
-  // Redis's ae loop: run what is ready (a bounded batch, so a stream of events cannot starve
-  // the rest), then the host's before-sleep work, then block for the next event.
   host.set_loop_calls_before_sleep(true);
-  static constexpr int kHandlersPerTurn = 1024;
-  for (;;) {
-    int ran = 0;
-    while (ran < kHandlersPerTurn && io.poll_one() > 0) ++ran;
-    host.before_sleep();
-    if (ran == kHandlersPerTurn) continue;
-    if (io.poll_one() == 0 && io.run_one() == 0) break;  // out of work: stopped
-  }
+  run_event_loop(io, [&host] { host.before_sleep(); });
   log::info("raftd stopped");
   return 0;
 }
