@@ -230,6 +230,10 @@ NodeId Node::id() const {
   return impl_->cfg.id;
 }
 
+const ConfState& Node::conf() const {
+  return impl_->confs.current();
+}
+
 Role Node::role() const {
   return impl_->role;
 }

@@ -177,6 +177,9 @@ class Node {
   Role role() const;
   NodeId leader() const;
   Term term() const;
+  /// The membership in effect: the newest configuration change appended (changes take effect
+  /// when appended, thesis 4.1). Cheaper than status().conf, which copies.
+  const ConfState& conf() const;
 
  private:
   struct Impl;

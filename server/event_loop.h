@@ -10,8 +10,10 @@
 namespace raftd {
 
 /// Runs `io` until it is stopped or out of work. `before_sleep` runs after every batch of at
-/// most `handlers_per_turn` handlers, and whenever the loop is about to block.
-void run_event_loop(boost::asio::io_context& io, const std::function<void()>& before_sleep,
+/// most `handlers_per_turn` handlers, and whenever the loop is about to block; it returns true
+/// when it left work for the next turn, and the loop then does not block. Work it posts runs
+/// before the loop blocks - unless `io` has already run out of work (Asio has then stopped it).
+void run_event_loop(boost::asio::io_context& io, const std::function<bool()>& before_sleep,
                     int handlers_per_turn = 1024);
 
 }  // namespace raftd

@@ -149,7 +149,7 @@ int main(int argc, char** argv) {
       cluster.members.size(), config.data_dir);
   server.start();
   host.set_loop_calls_before_sleep(true);
-  run_event_loop(io, [&host] { host.before_sleep(); });
+  run_event_loop(io, [&host] { return host.before_sleep(); });
   log::info("raftd stopped");
   return 0;
 }

@@ -95,11 +95,14 @@ class RaftHost final : public Proposer {
 
   bool is_leader() const;
   bool lone_voter() const;
+  bool syncs_before_sleep() const;
   /// The event loop calls before_sleep() after each bounded batch of handlers and before it
-  /// blocks (main's loop). Then a lone voter handles its Ready there, batching everything the
-  /// loop read into one sync, instead of in a posted handler.
+  /// blocks (server/event_loop.h). Then a lone voter handles its Ready there, batching
+  /// everything the loop read into one sync on the loop, instead of in a posted handler with
+  /// the disk thread.
   void set_loop_calls_before_sleep(bool on) { loop_calls_before_sleep_ = on; }
-  void before_sleep();
+  /// Returns true when it left work for the next turn (the loop must not block).
+  bool before_sleep();
 
   /// Runs before the loop thread blocks on a log sync (a follower's), so that replies completed
   /// by then reach their clients first (main flushes client output).
@@ -191,6 +194,7 @@ class RaftHost final : public Proposer {
   std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
   bool ready_scheduled_ = false;
   bool loop_calls_before_sleep_ = false;
+  bool ready_deferred_ = false;            // a lone voter's Ready, for before_sleep()
   bool local_reads_linearizable_ = false;  ///< single voter, whole log applied
   std::function<void()> before_sync_;
   bool stopping_ = false;

@@ -2,11 +2,13 @@
 // so work that is always ready cannot starve it, and the loop returns when the work is done.
 #include "server/event_loop.h"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
+#include <vector>
 
 TEST_CASE("before_sleep runs between bounded batches of always-ready work", "[event_loop]") {
   boost::asio::io_context io;
@@ -18,8 +20,11 @@ TEST_CASE("before_sleep runs between bounded batches of always-ready work", "[ev
   };
   boost::asio::post(io, storm);
   std::vector<int> handled_at_sleep;
-  raftd::run_event_loop(
-      io, [&] { handled_at_sleep.push_back(handled); }, 100);
+  auto before_sleep = [&] {
+    handled_at_sleep.push_back(handled);
+    return false;
+  };
+  raftd::run_event_loop(io, before_sleep, 100);
   CHECK(handled == 10000);
   // Once per 100 handlers while the storm lasts, not once at its end.
   REQUIRE(handled_at_sleep.size() >= 100);
@@ -36,6 +41,7 @@ TEST_CASE("work queued by before_sleep runs before the loop blocks or returns", 
   later.async_wait([&](const boost::system::error_code&) { fired = true; });
   raftd::run_event_loop(io, [&] {
     if (++sleeps == 1) boost::asio::post(io, [&] { flushed = true; });
+    return false;
   });
   CHECK(flushed);
   CHECK(fired);  // the loop blocked for the timer and returned once nothing was left
@@ -47,6 +53,30 @@ TEST_CASE("a stopped io_context ends the loop", "[event_loop]") {
   auto guard = boost::asio::make_work_guard(io);  // would keep run_one() blocking forever
   boost::asio::post(io, [&] { io.stop(); });
   int sleeps = 0;
-  raftd::run_event_loop(io, [&] { ++sleeps; });
+  raftd::run_event_loop(io, [&] {
+    ++sleeps;
+    return false;
+  });
   CHECK(sleeps >= 1);
+}
+
+TEST_CASE("work before_sleep leaves for the next turn keeps the loop from blocking",
+          "[event_loop]") {
+  boost::asio::io_context io;
+  auto guard = boost::asio::make_work_guard(io);  // nothing else to wake a blocked loop
+  boost::asio::steady_timer deadline(io, std::chrono::seconds(5));
+  bool timed_out = false;
+  deadline.async_wait([&](const boost::system::error_code& ec) {
+    if (ec) return;
+    timed_out = true;
+    io.stop();
+  });
+  int sleeps = 0;
+  raftd::run_event_loop(io, [&] {
+    // Work left five times in a row; then done, and the loop may block (stopped here).
+    if (++sleeps == 6) io.stop();
+    return sleeps < 6;
+  });
+  CHECK_FALSE(timed_out);
+  CHECK(sleeps == 6);
 }
