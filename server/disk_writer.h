@@ -3,8 +3,8 @@
 // runs. Jobs are written strictly in order; whatever queued up during one fsync is merged into
 // the next write, so the number of fsyncs adapts to the disk's speed (group commit).
 //
-// A follower writes on the loop thread itself (write_now), which keeps the order with any job
-// still queued from its time as leader.
+// A follower, and a lone voter, write on the loop thread itself (write_now), which keeps the
+// order with any job still queued from an earlier time as a cluster's leader.
 //
 // Completion is reported on the event loop (posted to the io_context) with the sequence number
 // of the newest job written and the log's last index after it.

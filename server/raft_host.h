@@ -6,7 +6,8 @@
 //   client reads (Dispatcher)     -> node.read_index() for the whole batch of one loop turn
 //   once per loop turn: drain Ready -> send, apply committed entries (answering clients),
 //                                     persist entries + hard state: the leader hands them to
-//                                     the disk thread, a follower writes them itself
+//                                     the disk thread, a follower writes them itself, and so
+//                                     does a lone voter (in before_sleep(), see below)
 //   disk thread reports durable    -> send what waited for it (votes, acks), advance
 //
 // Group commit: everything proposed during one loop turn is one Ready, so one Append per
@@ -14,7 +15,10 @@
 // synced RocksDB batch. The leader's loop never waits for the disk (except around snapshots),
 // so the next batch is collected and replicated while the previous one syncs. A follower syncs
 // on its loop (see submit_persist): Appends arriving meanwhile wait in the socket and become
-// one write, and no thread handoff is paid per batch.
+// one write, and no thread handoff is paid per batch. A lone voter (a single-node cluster)
+// replicates nothing, so it works like Redis's appendfsync always: its Ready waits until the
+// event loop has drained its input (before_sleep(), server/event_loop.h) and syncs there, on
+// the loop, covering everything read in that turn.
 #pragma once
 
 #include <boost/asio/io_context.hpp>

@@ -8,8 +8,9 @@
 // request/reply round trip costs one read and one write.
 //
 // Order: each command gets the next slot of `pending_`. With nothing pending, a command runs
-// at once and its reply goes straight into the output buffer (the single-node path: writes
-// complete inside propose()). Once a write is waiting for its log entry to be applied (Raft),
+// at once and its reply goes straight into the output buffer (reads and connection commands;
+// a write completes once Raft applies it). Once a write is waiting for its log entry to be
+// applied (Raft),
 //   - a following write is proposed at once, unless a read is waiting ahead of it: the log
 //     keeps writes in command order, so pipelined writes still share group commits;
 //   - a read (or any other command that is not a write) is run at once when only reads are
