@@ -34,13 +34,14 @@ using raft::Term;
 // 3: one record per saved batch ('b' + first index). Versions 1 and 2 are migrated at open.
 constexpr std::uint32_t kFormatVersion = 3;
 const std::string kMetaFamily = "meta";
-// Format 2: entries are stored a write batch to a record, keyed by the batch's first index.
+// Format 3: a saved batch of entries is one record, keyed by its first index.
 constexpr char kRecordPrefix = 'b';
 constexpr std::size_t kRecordKeySize = 9;
 constexpr std::size_t kRecordHeaderSize = 4 + 4;     // crc, count
 constexpr std::size_t kEntryHeaderSize = 8 + 1 + 4;  // term, type, length
 // Formats 1 and 2: one record per entry.
 constexpr char kV1EntryPrefix = 'e';
+constexpr std::size_t kV1EntryKeySize = 9;
 constexpr std::size_t kV1EntryHeaderSize = 4 + 8 + 1;  // crc, term, type
 // Migrated entries are regrouped into records of at most this many (and max_record_bytes).
 constexpr std::size_t kMigratedRecordEntries = 1024;
@@ -91,6 +92,30 @@ std::string encode_record(std::string_view key, It begin, It end) {
   codec::put_u32(crc, crc32c_extend(crc32c(key), std::string_view(v).substr(4)));
   v.replace(0, 4, crc);
   return v;
+}
+
+// Adds the contiguous entries [begin, end) to `batch` as records: one, unless they hold more
+// than `max_bytes` (an entry alone may be bigger) or more than `max_entries`.
+template <typename It>
+rocksdb::Status put_records(rocksdb::WriteBatch& batch, It begin, It end, std::size_t max_bytes,
+                            std::size_t max_entries = SIZE_MAX) {
+  auto put = [&](It from, It to) {
+    const std::string key = record_key(from->index);
+    return batch.Put(key, encode_record(key, from, to));
+  };
+  It from = begin;
+  std::size_t bytes = 0;
+  for (It it = begin; it != end; ++it) {
+    const std::size_t size = kEntryHeaderSize + it->data.size();
+    if (it != from &&
+        (bytes + size > max_bytes || static_cast<std::size_t>(it - from) == max_entries)) {
+      if (rocksdb::Status st = put(from, it); !st.ok()) return st;
+      from = it;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  return from == end ? rocksdb::Status::OK() : put(from, end);
 }
 
 // An entry inside a record's value (which must outlive it).
@@ -147,6 +172,40 @@ bool parse_record(std::string_view key, std::string_view value, std::vector<Entr
 Entry to_entry(Index index, const EntryView& v) {
   return Entry{v.term, index, v.type, std::string(v.data)};
 }
+
+// Walks the records in key order. next() copies and checks the record under the iterator and
+// moves past it: its entries are `views`, indexes [first, end). A record ends where the next
+// one begins: a later record that starts inside it replaced its tail (a follower's
+// conflicting suffix).
+struct RecordWalk {
+  enum class Step { kOk, kMalformedKey, kDamaged, kReadError };
+
+  std::unique_ptr<rocksdb::Iterator> it;
+  std::string key;
+  std::string value;
+  std::vector<EntryView> views;  // point into `value`
+  Index first = 0;
+  Index end = 0;
+  std::string why;  // kDamaged: what is wrong with the record at `first`
+
+  // kMalformedKey leaves the iterator at the bad key, kReadError at the failed step.
+  Step next() {
+    if (!is_record_key(it->key())) return Step::kMalformedKey;
+    key.assign(it->key().data(), it->key().size());
+    value.assign(it->value().data(), it->value().size());
+    first = record_first(key);
+    if (!parse_record(key, value, views, why)) return Step::kDamaged;
+    end = first + views.size();
+    it->Next();
+    if (it->Valid()) {
+      if (!is_record_key(it->key())) return Step::kMalformedKey;
+      end = std::min(end, record_first(it->key()));
+    } else if (!it->status().ok()) {
+      return Step::kReadError;
+    }
+    return Step::kOk;
+  }
+};
 
 // Decodes a format 1 entry record; nullopt with `why` set when it fails its checks.
 std::optional<Entry> decode_v1_entry(Index index, std::string_view key, std::string_view value,
@@ -279,34 +338,27 @@ struct LogStore::Impl {
   // Aborts if an entry is missing or a record is damaged.
   template <typename Visit>
   void visit_entries(Index lo, Index hi, Visit visit) const {
-    std::unique_ptr<rocksdb::Iterator> it = records();
-    it->SeekForPrev(record_key(lo));
-    std::string key;
-    std::string value;
-    std::vector<EntryView> views;
+    RecordWalk w{records()};
+    w.it->SeekForPrev(record_key(lo));
     Index i = lo;
     while (i < hi) {
-      if (!it->Valid()) {
-        check(it->status(), fmt::format("read entries from {}", lo));
+      if (!w.it->Valid()) {
+        check(w.it->status(), fmt::format("read entries from {}", lo));
         corrupt(i, "record missing");
       }
-      if (!is_record_key(it->key())) corrupt(i, "malformed record key");
-      const Index first = record_first(it->key());
-      if (first > i) corrupt(i, "record missing");
-      key.assign(it->key().data(), it->key().size());
-      value.assign(it->value().data(), it->value().size());
-      std::string why;
-      if (!parse_record(key, value, views, why)) corrupt(first, why);
-      Index end = first + views.size();
-      it->Next();
-      if (it->Valid()) {
-        end = std::min(end, record_first(it->key()));
-      } else {
-        check(it->status(), fmt::format("read entries from {}", lo));
+      switch (w.next()) {
+        case RecordWalk::Step::kOk:
+          break;
+        case RecordWalk::Step::kMalformedKey:
+          corrupt(i, "malformed record key");
+        case RecordWalk::Step::kDamaged:
+          corrupt(w.first, w.why);
+        case RecordWalk::Step::kReadError:
+          check(w.it->status(), fmt::format("read entries from {}", lo));
       }
-      if (end <= i) corrupt(i, "record missing");
-      for (; i < end && i < hi; ++i) {
-        if (!visit(i, views[i - first])) return;
+      if (w.first > i || w.end <= i) corrupt(i, "record missing");
+      for (; i < w.end && i < hi; ++i) {
+        if (!visit(i, w.views[i - w.first])) return;
       }
     }
   }
@@ -451,14 +503,12 @@ Status LogStore::Impl::migrate(std::uint64_t version) {
     return Status::error(
         fmt::format("log store {}: migrating format {}: {}", dir, version, st.ToString()));
   };
-  auto put = [&](rocksdb::ColumnFamilyHandle* cf, const rocksdb::Slice& k,
-                 const rocksdb::Slice& v) { return b.Put(cf, k, v); };
   rocksdb::ColumnFamilyHandle* old_meta = version == 1 ? db->DefaultColumnFamily() : meta_cf;
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
   if (version == 1) {
     for (it->Seek("m:"); it->Valid() && it->key().starts_with("m:"); it->Next()) {
       if (it->key() == rocksdb::Slice(kVersionKey)) continue;
-      if (auto st = put(meta_cf, it->key(), it->value()); !st.ok()) return fail(st);
+      if (auto st = b.Put(meta_cf, it->key(), it->value()); !st.ok()) return fail(st);
       if (auto st = b.Delete(it->key()); !st.ok()) return fail(st);
     }
     if (!it->status().ok()) return fail(it->status());
@@ -473,14 +523,11 @@ Status LogStore::Impl::migrate(std::uint64_t version) {
     first = r.u64() + 1;
     if (r.failed()) return bad_meta(dir, kSnapshotKey);
   }
-  std::vector<Entry> run;
-  std::size_t run_bytes = 0;
-  auto flush_run = [&]() -> rocksdb::Status {
-    if (run.empty()) return rocksdb::Status::OK();
-    const std::string key = record_key(run.front().index);
-    const rocksdb::Status st = b.Put(key, encode_record(key, run.begin(), run.end()));
+  std::vector<Entry> run;  // contiguous entries not added yet
+  auto flush_run = [&] {
+    const rocksdb::Status st =
+        put_records(b, run.begin(), run.end(), options.max_record_bytes, kMigratedRecordEntries);
     run.clear();
-    run_bytes = 0;
     return st;
   };
   const std::string prefix(1, kV1EntryPrefix);
@@ -488,7 +535,7 @@ Status LogStore::Impl::migrate(std::uint64_t version) {
   codec::put_u64(from_key, first);
   for (it->Seek(from_key); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     const rocksdb::Slice k = it->key();
-    if (k.size() != 9) {
+    if (k.size() != kV1EntryKeySize) {
       return Status::error(
           fmt::format("log store {}: malformed format {} entry key", dir, version));
     }
@@ -499,13 +546,10 @@ Status LogStore::Impl::migrate(std::uint64_t version) {
     if (!e) {
       return Status::error(fmt::format("log store {}: corrupt entry at index {}: {}", dir, i, why));
     }
-    const std::size_t bytes = kEntryHeaderSize + e->data.size();
-    if (!run.empty() && (run.back().index + 1 != i || run.size() == kMigratedRecordEntries ||
-                         run_bytes + bytes > options.max_record_bytes)) {
+    if (!run.empty() && run.back().index + 1 != i) {
       if (auto st = flush_run(); !st.ok()) return fail(st);
     }
     run.push_back(std::move(*e));
-    run_bytes += bytes;
   }
   if (!it->status().ok()) return fail(it->status());
   if (auto st = flush_run(); !st.ok()) return fail(st);
@@ -515,7 +559,7 @@ Status LogStore::Impl::migrate(std::uint64_t version) {
   if (version == 1) {
     if (auto st = b.Delete(kVersionKey); !st.ok()) return fail(st);
   }
-  if (auto st = put(meta_cf, kVersionKey, encode_u64(kVersionKey, kFormatVersion)); !st.ok()) {
+  if (auto st = b.Put(meta_cf, kVersionKey, encode_u64(kVersionKey, kFormatVersion)); !st.ok()) {
     return fail(st);
   }
   it.reset();
@@ -625,48 +669,39 @@ Status LogStore::Impl::load() {
     return Status::error(
         fmt::format("log store {}: malformed record key of {} bytes", dir, k.size()));
   };
-  std::unique_ptr<rocksdb::Iterator> it = records(false);
+  RecordWalk w{records(false)};
   auto read_error = [&] {
     return Status::error(
-        fmt::format("log store {}: reading entries: {}", dir, it->status().ToString()));
+        fmt::format("log store {}: reading entries: {}", dir, w.it->status().ToString()));
   };
-  it->SeekForPrev(record_key(first));
-  if (!it->Valid()) {
-    if (!it->status().ok()) return read_error();
-    it->Seek(record_key(first));
-  }
-  std::string key;
-  std::string value;
-  std::vector<EntryView> views;  // point into `value`
-  Index rec_first = 0;
-  // Copies and checks the record under the iterator.
-  auto parse_current = [&]() -> Status {
-    if (!is_record_key(it->key())) return malformed(it->key());
-    key.assign(it->key().data(), it->key().size());
-    value.assign(it->value().data(), it->value().size());
-    rec_first = record_first(key);
-    std::string why;
-    if (!parse_record(key, value, views, why)) return fail_at(rec_first, why);
-    return Status::ok();
-  };
-  while (it->Valid()) {
-    if (Status st = parse_current(); !st) return st;
-    Index end = rec_first + views.size();
-    it->Next();
-    if (it->Valid()) {
-      if (!is_record_key(it->key())) return malformed(it->key());
-      end = std::min(end, record_first(it->key()));
-    } else if (!it->status().ok()) {
-      return read_error();
+  auto step = [&]() -> Status {
+    switch (w.next()) {
+      case RecordWalk::Step::kOk:
+        return Status::ok();
+      case RecordWalk::Step::kMalformedKey:
+        return malformed(w.it->key());
+      case RecordWalk::Step::kDamaged:
+        return fail_at(w.first, w.why);
+      case RecordWalk::Step::kReadError:
+        break;
     }
-    if (end <= first) continue;  // wholly below the first index
-    const Index from = std::max(rec_first, first);
+    return read_error();
+  };
+  w.it->SeekForPrev(record_key(first));
+  if (!w.it->Valid()) {
+    if (!w.it->status().ok()) return read_error();
+    w.it->Seek(record_key(first));
+  }
+  while (w.it->Valid()) {
+    if (Status st = step(); !st) return st;
+    if (w.end <= first) continue;  // wholly below the first index
+    const Index from = std::max(w.first, first);
     if (from != last_index + 1) {
       return Status::error(fmt::format("log store {}: entries missing: expected index {}, found {}",
                                        dir, last_index + 1, from));
     }
-    for (Index i = from; i < end; ++i) {
-      const Term t = views[i - rec_first].term;
+    for (Index i = from; i < w.end; ++i) {
+      const Term t = w.views[i - w.first].term;
       if (t < last_term) {
         return fail_at(i, fmt::format("term {} is below the previous term {}", t, last_term));
       }
@@ -675,18 +710,18 @@ Status LogStore::Impl::load() {
     }
     if (!options.verify_on_open) {
       // The last record ends the log (nothing follows it to cut it short).
-      it->SeekToLast();
-      if (it->Valid()) {
-        if (Status st = parse_current(); !st) return st;
-        if (rec_first + views.size() - 1 > last_index) {
-          last_index = rec_first + views.size() - 1;
-          last_term = views.back().term;
+      w.it->SeekToLast();
+      if (w.it->Valid()) {
+        if (Status st = step(); !st) return st;
+        if (w.end - 1 > last_index) {
+          last_index = w.end - 1;
+          last_term = w.views.back().term;
         }
       }
       break;
     }
   }
-  if (!it->status().ok()) return read_error();
+  if (!w.it->status().ok()) return read_error();
   if (hard_state.commit > last_index) {
     return Status::error(
         fmt::format("log store {}: commit index {} is beyond the last entry {}: entries were lost",
@@ -881,19 +916,7 @@ void LogStore::save(const raft::HardState* hard_state, const std::vector<Entry>&
       m.check(batch.DeleteRange(record_key(from), record_key(m.last_index + 1)), "delete range");
     }
     // Usually one record; a batch of huge values is cut (Options::max_record_bytes).
-    auto begin = first;
-    std::size_t bytes = 0;
-    for (auto it = first; it != entries.end(); ++it) {
-      if (it != begin && bytes + kEntryHeaderSize + it->data.size() > m.options.max_record_bytes) {
-        const std::string key = record_key(begin->index);
-        m.check(batch.Put(key, encode_record(key, begin, it)), "add record");
-        begin = it;
-        bytes = 0;
-      }
-      bytes += kEntryHeaderSize + it->data.size();
-    }
-    const std::string key = record_key(begin->index);
-    m.check(batch.Put(key, encode_record(key, begin, entries.end())), "add record");
+    m.check(put_records(batch, first, entries.end(), m.options.max_record_bytes), "add record");
   }
   if (batch.Count() == 0) return;
   lock.unlock();
