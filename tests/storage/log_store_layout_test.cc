@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -64,6 +66,38 @@ std::string v1_entry(Index i, Term t, const std::string& data) {
   std::string v;
   storage::codec::put_u32(v, storage::crc32c_extend(storage::crc32c(v1_entry_key(i)), rest));
   return v + rest;
+}
+
+// Big-endian u64s, as metadata payloads hold them.
+std::string u64s(std::initializer_list<std::uint64_t> values) {
+  std::string out;
+  for (std::uint64_t v : values) storage::codec::put_u64(out, v);
+  return out;
+}
+
+// Writes a store as an older raftd laid it out, with RocksDB itself: `fill` adds its records
+// to one synced batch, metadata through `meta` (the "meta" family when `meta_family`, else the
+// default family, as in format 1).
+void write_old_store(
+    const std::string& dir, bool meta_family,
+    const std::function<void(rocksdb::WriteBatch&, rocksdb::ColumnFamilyHandle* meta)>& fill) {
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.create_missing_column_families = true;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()}};
+  if (meta_family) families.push_back({"meta", rocksdb::ColumnFamilyOptions()});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(o), dir, families, &handles, &raw).ok());
+  std::unique_ptr<rocksdb::DB> db(raw);
+  rocksdb::WriteBatch b;
+  fill(b, handles.back());
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  REQUIRE(db->Write(wo, &b).ok());
+  for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  REQUIRE(db->Close().ok());
 }
 
 }  // namespace
@@ -136,27 +170,13 @@ TEST_CASE("a batch of big entries is cut into records of bounded size", "[log_st
 TEST_CASE("a store written by format version 1 opens, migrated, with its data", "[log_store]") {
   TempDir tmp;
   const std::string dir = tmp.path() + "/v1";
-  {
-    rocksdb::Options o;
-    o.create_if_missing = true;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(o, dir, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    rocksdb::WriteBatch b;
-    std::string version;
-    storage::codec::put_u64(version, 1);
-    b.Put("m:version", v1_meta("m:version", version));
-    std::string hs;
-    for (std::uint64_t v : {3, 2, 4}) storage::codec::put_u64(hs, v);  // term, vote, commit
-    b.Put("m:hard_state", v1_meta("m:hard_state", hs));
+  write_old_store(dir, false, [](rocksdb::WriteBatch& b, rocksdb::ColumnFamilyHandle* meta) {
+    b.Put(meta, "m:version", v1_meta("m:version", u64s({1})));
+    b.Put(meta, "m:hard_state", v1_meta("m:hard_state", u64s({3, 2, 4})));  // term, vote, commit
     for (Index i = 1; i <= 5; ++i) {
       b.Put(v1_entry_key(i), v1_entry(i, 3, "v1-" + std::to_string(i) + std::string(1000, '.')));
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    REQUIRE(db->Write(wo, &b).ok());
-    REQUIRE(db->Close().ok());
-  }
+  });
   LogStore::Options o;
   o.max_record_bytes = 2500;              // two of these entries to a record
   for (int pass = 0; pass < 2; ++pass) {  // migrated at the first open, read as is at the second
@@ -182,39 +202,17 @@ TEST_CASE("a store written by format version 2 opens, migrated, from its first i
   // compaction left the entries below the first index in place (no tombstone).
   TempDir tmp;
   const std::string dir = tmp.path() + "/v2";
-  {
-    rocksdb::Options o;
-    o.create_if_missing = true;
-    o.create_missing_column_families = true;
-    const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-        {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-        {"meta", rocksdb::ColumnFamilyOptions()}};
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(o), dir, families, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    rocksdb::WriteBatch b;
-    std::string version;
-    storage::codec::put_u64(version, 2);
-    b.Put(handles[1], "m:version", v1_meta("m:version", version));
-    std::string hs;
-    for (std::uint64_t v : {3, 2, 6}) storage::codec::put_u64(hs, v);  // term, vote, commit
-    b.Put(handles[1], "m:hard_state", v1_meta("m:hard_state", hs));
-    std::string snap;
-    storage::codec::put_u64(snap, 2);  // index
-    storage::codec::put_u64(snap, 3);  // term
+  write_old_store(dir, true, [](rocksdb::WriteBatch& b, rocksdb::ColumnFamilyHandle* meta) {
+    b.Put(meta, "m:version", v1_meta("m:version", u64s({2})));
+    b.Put(meta, "m:hard_state", v1_meta("m:hard_state", u64s({3, 2, 6})));  // term, vote, commit
+    std::string snap = u64s({2, 3});                                        // index, term
     storage::codec::put_conf_state(snap, raft::ConfState{{1}, {}});
-    b.Put(handles[1], "m:snapshot", v1_meta("m:snapshot", snap));
+    b.Put(meta, "m:snapshot", v1_meta("m:snapshot", snap));
     b.Put(v1_entry_key(1), "not a record: below the first index, never read");
     for (Index i = 2; i <= 6; ++i) {
       b.Put(v1_entry_key(i), v1_entry(i, 3, "v2-" + std::to_string(i)));
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    REQUIRE(db->Write(wo, &b).ok());
-    for (auto* h : handles) REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
-    REQUIRE(db->Close().ok());
-  }
+  });
   for (int pass = 0; pass < 2; ++pass) {
     auto s = open_store(dir);
     CHECK(s->hard_state() == raft::HardState{3, 2, 6});
@@ -231,17 +229,9 @@ TEST_CASE("a store written by format version 2 opens, migrated, from its first i
 TEST_CASE("a store of an unknown format version is refused", "[log_store]") {
   TempDir tmp;
   const std::string dir = tmp.path() + "/v9";
-  {
-    rocksdb::Options o;
-    o.create_if_missing = true;
-    rocksdb::DB* raw = nullptr;
-    REQUIRE(rocksdb::DB::Open(o, dir, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
-    std::string version;
-    storage::codec::put_u64(version, 9);
-    REQUIRE(db->Put(rocksdb::WriteOptions(), "m:version", v1_meta("m:version", version)).ok());
-    REQUIRE(db->Close().ok());
-  }
+  write_old_store(dir, false, [](rocksdb::WriteBatch& b, rocksdb::ColumnFamilyHandle* meta) {
+    b.Put(meta, "m:version", v1_meta("m:version", u64s({9})));
+  });
   auto r = LogStore::open(dir);
   REQUIRE_FALSE(r.is_ok());
   CHECK_THAT(r.message(), Catch::Contains("format version 9 is not supported"));
