@@ -234,6 +234,10 @@ const ConfState& Node::conf() const {
   return impl_->confs.current();
 }
 
+Index Node::last_index() const {
+  return impl_->log.last_index();
+}
+
 Role Node::role() const {
   return impl_->role;
 }

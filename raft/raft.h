@@ -180,6 +180,8 @@ class Node {
   /// The membership in effect: the newest configuration change appended (changes take effect
   /// when appended, thesis 4.1). Cheaper than status().conf, which copies.
   const ConfState& conf() const;
+  /// The index of the last entry in the log, appended or not yet persisted (status().last_index).
+  Index last_index() const;
 
  private:
   struct Impl;

@@ -427,10 +427,8 @@ void RaftHost::finish_durable() {
   run_confirmed_reads();
   // A single voter that has applied its whole log serves reads from local state (see
   // reads_need_confirmation); everything it appended is committed by its own vote.
-  const raft::Status st = node_->status();
-  local_reads_linearizable_ = st.role == raft::Role::kLeader && st.conf.voters.size() == 1 &&
-                              st.conf.voters.front() == config_.id && applied_ == st.last_index &&
-                              inflight_.empty();
+  local_reads_linearizable_ = node_->role() == raft::Role::kLeader && lone_voter() &&
+                              applied_ == node_->last_index() && inflight_.empty();
 }
 
 void RaftHost::handle_snapshot_ready(raft::Ready& rd) {

@@ -98,8 +98,6 @@ class RaftHost final : public Proposer {
   void checkpoint(Completion done) override;
 
   bool is_leader() const;
-  bool lone_voter() const;
-  bool syncs_before_sleep() const;
   /// The event loop calls before_sleep() after each bounded batch of handlers and before it
   /// blocks (server/event_loop.h). Then a lone voter handles its Ready there, batching
   /// everything the loop read into one sync on the loop, instead of in a posted handler with
@@ -173,6 +171,11 @@ class RaftHost final : public Proposer {
   void fail_outstanding(std::string_view unknown, std::string_view not_done);
   void expire_requests(std::int64_t now_ms);
   void update_log_context();
+  /// This node is the only voter of the membership in effect.
+  bool lone_voter() const;
+  /// A lone voter whose loop calls before_sleep(): it defers its Ready there and syncs on the
+  /// loop.
+  bool syncs_before_sleep() const;
   void on_forward(raft::NodeId from, std::uint64_t request_id, std::vector<std::string> args);
   void on_forward_reply(std::uint64_t request_id, std::string reply);
   void on_peer_state(raft::NodeId node, bool connected);
