@@ -61,4 +61,11 @@ struct Message {
   bool operator==(const Message&) const = default;
 };
 
+/// Why `m` cannot be a message a correct peer sent, or nullptr: a term or index beyond
+/// kMaxTerm / kMaxIndex, entries that are not consecutive from index + 1 or whose terms
+/// decrease, fall below the previous entry's term or exceed the message's term, a log term
+/// above the message's term, a snapshot chunk that runs past the snapshot's size. The core
+/// ignores such messages (logging why) before any arithmetic on their numbers.
+const char* message_problem(const Message& m);
+
 }  // namespace raft

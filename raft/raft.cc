@@ -141,6 +141,8 @@ void Node::Impl::become_pre_candidate() {
 
 void Node::Impl::become_candidate() {
   if (role == Role::kLeader) fail("invalid transition leader -> candidate");
+  // Unreachable while step() refuses terms beyond kMaxTerm; a term that would wrap is a bug.
+  if (term >= kMaxTerm) fail("term " + std::to_string(term) + " is at the maximum");
   reset(term + 1);
   step_fn = &Impl::step_candidate;
   tick_fn = &Impl::tick_election;
@@ -187,6 +189,11 @@ bool Node::Impl::promotable() const {
 void Node::Impl::campaign(CampaignType type) {
   if (!promotable()) {
     logf(LogLevel::kInfo, "not a voter: not campaigning");
+    return;
+  }
+  if (term + 1 >= kMaxTerm) {
+    // Only a store written before terms were bounded can hold such a term.
+    logf(LogLevel::kError, "term %" PRIu64 " is at the maximum: not campaigning", term);
     return;
   }
   Term vote_term = 0;
@@ -248,6 +255,13 @@ void Node::Impl::step(const Message& m) {
   if (m.to != cfg.id || m.from == kNoNode || m.from == cfg.id || m.term == 0) {
     logf(LogLevel::kWarn, "ignoring malformed %s from %" PRIu64 " to %" PRIu64, to_string(m.type),
          m.from, m.to);
+    return;
+  }
+  // Numbers from the network are checked before any arithmetic on them: a forged or corrupt
+  // message must neither wrap a term nor make the log do something only a bug would.
+  if (const char* problem = message_problem(m)) {
+    logf(LogLevel::kWarn, "ignoring %s from %" PRIu64 " (term %" PRIu64 ", index %" PRIu64 "): %s",
+         to_string(m.type), m.from, m.term, m.index, problem);
     return;
   }
   if (m.term > term) {

@@ -220,3 +220,34 @@ bool Ready::empty() const {
 }
 
 }  // namespace raft
+
+namespace raft {
+
+const char* message_problem(const Message& m) {
+  if (m.term >= kMaxTerm) return "term at or beyond the maximum";
+  if (m.log_term > m.term) return "log term above the message's term";
+  if (m.hint_term > m.term) return "hint term above the message's term";
+  if (m.index > kMaxIndex || m.commit > kMaxIndex || m.reject_hint > kMaxIndex) {
+    return "index beyond the maximum";
+  }
+  Index expect = m.index;
+  Term prev_term = m.log_term;
+  for (const Entry& e : m.entries) {
+    if (e.index != expect + 1) return "entries not consecutive from the previous index";
+    if (e.term < prev_term) return "entry terms decrease";
+    if (e.term > m.term) return "entry term above the message's term";
+    expect = e.index;
+    prev_term = e.term;
+  }
+  if (expect > kMaxIndex) return "entry index beyond the maximum";
+  if (m.snapshot.index > kMaxIndex) return "snapshot index beyond the maximum";
+  if (m.snapshot.term > m.term) return "snapshot term above the message's term";
+  if (m.type == MessageType::kSnapshot &&
+      (m.snapshot_offset > m.snapshot_size ||
+       m.snapshot_data.size() > m.snapshot_size - m.snapshot_offset)) {
+    return "snapshot chunk beyond the snapshot's size";
+  }
+  return nullptr;
+}
+
+}  // namespace raft

@@ -17,6 +17,14 @@ using Index = std::uint64_t;
 /// NodeId 0 is never a member: it means "nobody" (no vote, no known leader).
 inline constexpr NodeId kNoNode = 0;
 
+/// Bounds on terms and indexes. No legitimate cluster reaches them (2^48 elections, one every
+/// 100 ms, take 890,000 years; 2^62 entries at a million a second take 146,000 years), so a
+/// message at or beyond them is forged or corrupt and is refused; and every `+ 1` on a term or
+/// index the core holds stays far from wrapping (a term of 2^64-1 once made the next campaign wrap
+/// to 0, which every peer discards: no leader ever again).
+inline constexpr Term kMaxTerm = Term{1} << 48;
+inline constexpr Index kMaxIndex = Index{1} << 62;
+
 enum class EntryType : std::uint8_t {
   kNormal = 0,      ///< application data; empty data is the leader's no-op (thesis 6.4)
   kConfChange = 1,  ///< data is an encoded ConfChange (see encode_conf_change)
