@@ -120,7 +120,7 @@ RaftLog::AppendResult RaftLog::maybe_append(Index prev_index, Term prev_term, In
       fail("entry " + idx(ci) + " conflicts with committed entry (commit " + idx(committed_) + ")");
     }
     std::vector<Entry> tail(ents.begin() + static_cast<long>(ci - (prev_index + 1)), ents.end());
-    truncate_and_append(tail);
+    truncate_and_append(std::move(tail));
     r.truncated_at = ci;
   }
   // Figure 2, AppendEntries rule 5: commit = min(leaderCommit, index of last new entry).
@@ -128,16 +128,16 @@ RaftLog::AppendResult RaftLog::maybe_append(Index prev_index, Term prev_term, In
   return r;
 }
 
-Index RaftLog::append(const std::vector<Entry>& ents) {
+Index RaftLog::append(std::vector<Entry> ents) {
   if (ents.empty()) return last_index();
   if (ents.front().index <= committed_) {
     fail("append at " + idx(ents.front().index) + " would overwrite committed " + idx(committed_));
   }
-  truncate_and_append(ents);
+  truncate_and_append(std::move(ents));
   return last_index();
 }
 
-void RaftLog::truncate_and_append(const std::vector<Entry>& ents) {
+void RaftLog::truncate_and_append(std::vector<Entry> ents) {
   if (ents.empty()) return;
   const Index after = ents.front().index;
   if (after > last_index() + 1) {
@@ -148,16 +148,18 @@ void RaftLog::truncate_and_append(const std::vector<Entry>& ents) {
     if (ents[k].index != after + k) fail("append of non-contiguous entries at " + idx(after));
   }
   if (after == offset_ + entries_.size()) {
-    entries_.insert(entries_.end(), ents.begin(), ents.end());
+    entries_.insert(entries_.end(), std::make_move_iterator(ents.begin()),
+                    std::make_move_iterator(ents.end()));
   } else if (after <= offset_) {
     // Replaces the whole unstable tail (and logically the stored entries from `after` on; the
     // host truncates them when it persists these entries).
     offset_ = after;
-    entries_ = ents;
+    entries_ = std::move(ents);
     offset_in_progress_ = offset_;
   } else {
     entries_.resize(after - offset_);
-    entries_.insert(entries_.end(), ents.begin(), ents.end());
+    entries_.insert(entries_.end(), std::make_move_iterator(ents.begin()),
+                    std::make_move_iterator(ents.end()));
     offset_in_progress_ = std::min(offset_in_progress_, after);
   }
 }

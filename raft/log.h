@@ -49,7 +49,7 @@ class RaftLog {
                             const std::vector<Entry>& ents);
   /// Appends entries that follow our last index or rewrite an uncommitted suffix. Returns the
   /// new last index.
-  Index append(const std::vector<Entry>& ents);
+  Index append(std::vector<Entry> ents);
 
   /// Fast backtracking (thesis 5.3 optimisation, etcd findConflictByTerm): the largest index
   /// <= `index` whose term is <= `term`, with that term (0 when unknown/compacted).
@@ -86,7 +86,8 @@ class RaftLog {
   void stable_snap_to(Index i);
 
  private:
-  void truncate_and_append(const std::vector<Entry>& ents);
+  /// Takes the entries' data (moved, not copied: a leader's entry may be megabytes).
+  void truncate_and_append(std::vector<Entry> ents);
   Index find_conflict(const std::vector<Entry>& ents) const;
   [[noreturn]] void fail(const std::string& what) const;
 

@@ -64,12 +64,16 @@ void Node::Impl::handle_heartbeat(const Message& m) {
 }
 
 void Node::Impl::append_entry(Entry e) {
-  const Index last = log.append({e});
+  std::vector<Entry> one;
   if (e.type == EntryType::kConfChange) {
+    one.push_back(e);  // a small entry, kept for apply_conf_entries below
+    log.append(std::move(one));
     apply_conf_entries({e}, e.index);
     on_conf_changed();
+  } else {
+    one.push_back(std::move(e));
+    log.append(std::move(one));
   }
-  (void)last;
   bcast_pending = true;
 }
 
