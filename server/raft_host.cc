@@ -86,6 +86,19 @@ Container take(Container& c) {
   return out;
 }
 
+/// Exit status of a node that stopped at a committed entry it cannot apply (sysexits'
+/// EX_SOFTWARE): a supervisor may tell it from a crash and not restart it in a loop.
+constexpr int kExitCannotApply = 70;
+
+[[noreturn]] void stop_at_unappliable(raft::Index index, std::string_view why) {
+  log::error(
+      "committed entry {} cannot be applied on this node: {}. Every replica must apply every "
+      "entry, so this node stops rather than diverge. Its data directory is intact: start it "
+      "again with the raftd version and plugins the leader runs.",
+      index, why);
+  std::_Exit(kExitCannotApply);
+}
+
 }  // namespace
 
 std::uint64_t cluster_id_for(const std::vector<raft::NodeId>& ids) {
@@ -182,10 +195,7 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
   to.rand = rc.rand;
   to.log = rc.log;
   peer::TransportCallbacks cb;
-  cb.on_message = [this](const raft::Message& m) {
-    node_->step(m);
-    schedule_ready();
-  };
+  cb.on_message = [this](const raft::Message& m) { on_message(m); };
   cb.on_forward = [this](raft::NodeId from, std::uint64_t id, std::vector<std::string> args) {
     on_forward(from, id, std::move(args));
   };
@@ -461,10 +471,9 @@ void RaftHost::apply_entry(const raft::Entry& e) {
   applied_term_ = e.term;
   if (e.type == raft::EntryType::kConfChange) {
     apply_conf_change(e);
-  } else if (!e.data.empty()) {
-    state_machine_.apply(e.data, reply_);
-  } else {
     reply_.clear();
+  } else if (auto problem = state_machine_.apply(e.data, reply_)) {
+    stop_at_unappliable(e.index, *problem);
   }
   // Proposals at or below this index are decided now.
   while (!pending_writes_.empty() && pending_writes_.begin()->first <= e.index) {
@@ -483,10 +492,7 @@ void RaftHost::apply_entry(const raft::Entry& e) {
 
 void RaftHost::apply_conf_change(const raft::Entry& e) {
   const auto cc = raft::decode_conf_change(e.data);
-  if (!cc) {
-    log::error("undecodable configuration change at index {}", e.index);
-    std::abort();
-  }
+  if (!cc) stop_at_unappliable(e.index, "the configuration change does not decode");
   // The entry records the membership it results in (raft/types.h); older encodings carry only
   // the change, applied to the membership before it.
   std::optional<raft::ConfState> recorded = raft::decode_conf_state(e.data);
@@ -893,6 +899,34 @@ void RaftHost::submit_write(const CommandSpec& spec, Args args, std::string entr
     return;
   }
   forwards_[id] = PendingForward{leader, std::move(done), now_ms() + config_.request_timeout_ms};
+}
+
+void RaftHost::on_message(const raft::Message& m) {
+  if (m.type == raft::MessageType::kAppend) {
+    // Entries are checked before the core sees them: one this node could not apply is refused
+    // before it is durable or acknowledged, never found at apply time (where the only choice
+    // left is to stop).
+    for (const raft::Entry& e : m.entries) {
+      std::optional<std::string> problem;
+      if (e.type == raft::EntryType::kConfChange) {
+        if (!raft::decode_conf_change(e.data))
+          problem = "a configuration change that does not decode";
+      } else {
+        problem = state_machine_.check(e.data);
+      }
+      if (!problem) continue;
+      ++refused_appends_;
+      // Said loudly once, then at every power of two: the leader resends the same entries.
+      const bool loud = (refused_appends_ & (refused_appends_ - 1)) == 0;
+      log::log(loud ? log::Level::kError : log::Level::kDebug,
+               "refusing entries from node {} (term {}): entry {} cannot be applied here: {} "
+               "(refusal #{}; this node stays behind until it runs what the leader runs)",
+               m.from, m.term, e.index, *problem, refused_appends_);
+      return;
+    }
+  }
+  node_->step(m);
+  schedule_ready();
 }
 
 void RaftHost::on_forward(raft::NodeId from, std::uint64_t request_id,

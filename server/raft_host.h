@@ -165,6 +165,8 @@ class RaftHost final : public Proposer {
   bool receive_snapshot_chunk(const raft::SnapshotChunk& chunk);
   bool install_snapshot(const raft::SnapshotMeta& meta);
   void run_confirmed_reads();
+  /// The leader changed: reads not yet confirmed ask the new leader (or fail if there is none).
+  void resend_unconfirmed_reads();
   void fail_all_reads(std::string_view reply);
   /// Answers every client still waiting (shutdown): `unknown` for writes whose outcome cannot
   /// be known, `not_done` for reads and checkpoints.
@@ -176,6 +178,8 @@ class RaftHost final : public Proposer {
   /// A lone voter whose loop calls before_sleep(): it defers its Ready there and syncs on the
   /// loop.
   bool syncs_before_sleep() const;
+  /// A Raft message from a peer: Appends whose entries this node cannot apply are refused.
+  void on_message(const raft::Message& m);
   void on_forward(raft::NodeId from, std::uint64_t request_id, std::vector<std::string> args);
   void on_forward_reply(std::uint64_t request_id, std::string reply);
   void on_peer_state(raft::NodeId node, bool connected);
@@ -245,6 +249,7 @@ class RaftHost final : public Proposer {
   raft::Index streamed_verified_ = 0;  ///< streamed snapshot already verified good
   bool streamed_damaged_ = false;      ///< take a snapshot and compact the log past the file
   std::string reply_;                  ///< reused by apply
+  std::uint64_t refused_appends_ = 0;  ///< Appends refused for entries we cannot apply
   int ticks_ = 0;
 };
 

@@ -11,14 +11,6 @@ namespace raftd {
 
 namespace {
 
-[[noreturn]] void die_on_entry(std::string_view why, std::string_view detail) {
-  fmt::print(stderr,
-             "raftd: cannot apply a committed log entry: {}{}\n"
-             "raftd: every replica must apply every entry; stopping rather than diverge\n",
-             why, detail);
-  std::abort();
-}
-
 std::string printable(std::string_view s) {
   std::string out;
   for (char c : s.substr(0, 64)) {
@@ -62,29 +54,42 @@ std::string make_reap_entry(std::int64_t now_ms, std::span<const std::string> ke
 
 StateMachine::StateMachine(const CommandTable& table) : table_(table) {}
 
-void StateMachine::apply(std::string_view entry_data, std::string& reply) {
-  reply.clear();
-  if (entry_data.empty()) return;
+std::optional<std::string> StateMachine::decode(std::string_view entry_data,
+                                                const CommandSpec*& spec) {
   const DecodeStatus status = decode_entry(entry_data, decoded_);
   if (status != DecodeStatus::kOk) {
-    die_on_entry(to_string(status), fmt::format(" ({} bytes)", entry_data.size()));
+    return fmt::format("{} ({} bytes)", to_string(status), entry_data.size());
   }
   const Args args(decoded_.args);
-  const CommandSpec* spec = table_.find(args[0]);
+  spec = table_.find(args[0]);
   if (spec == nullptr) {
-    die_on_entry(fmt::format("unknown command '{}'", printable(args[0])),
-                 " (a plugin loaded on the leader but not on this node?)");
+    return fmt::format("unknown command '{}' (a plugin loaded on the leader but not on this node?)",
+                       printable(args[0]));
   }
   if ((spec->flags & kCmdWrite) == 0 || !spec->write) {
-    die_on_entry(fmt::format("'{}' is not a write command here", spec->name), "");
+    return fmt::format("'{}' is not a write command here", spec->name);
   }
   if (!CommandTable::check_arity(*spec, args.size())) {
-    die_on_entry(fmt::format("'{}' with {} arguments does not fit its arity {} here", spec->name,
-                             args.size(), spec->arity),
-                 "");
+    return fmt::format("'{}' with {} arguments does not fit its arity {} here", spec->name,
+                       args.size(), spec->arity);
   }
+  return std::nullopt;
+}
+
+std::optional<std::string> StateMachine::check(std::string_view entry_data) {
+  if (entry_data.empty()) return std::nullopt;
+  const CommandSpec* spec = nullptr;
+  return decode(entry_data, spec);
+}
+
+std::optional<std::string> StateMachine::apply(std::string_view entry_data, std::string& reply) {
+  reply.clear();
+  if (entry_data.empty()) return std::nullopt;
+  const CommandSpec* spec = nullptr;
+  if (auto problem = decode(entry_data, spec)) return problem;
   resp::Writer out(reply);
-  spec->write(keyspace_, args, decoded_.timestamp_ms, out);
+  spec->write(keyspace_, Args(decoded_.args), decoded_.timestamp_ms, out);
+  return std::nullopt;
 }
 
 void StateMachine::read(const CommandSpec& spec, Args args, std::int64_t now_ms,

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -34,15 +35,19 @@ class StateMachine {
   /// `table` must outlive the state machine (it holds built-ins and plugin commands).
   explicit StateMachine(const CommandTable& table);
 
+  /// Why `entry_data` cannot be applied on this node, or nullopt: bytes that do not decode, a
+  /// command this node does not know (e.g. a plugin missing here), a non-write command, or an
+  /// arity mismatch (a plugin built differently here). A follower checks every entry before it
+  /// acknowledges it, so it never holds one it could not apply.
+  std::optional<std::string> check(std::string_view entry_data);
+
   /// Applies one committed entry and replaces the content of `reply` with the RESP reply
   /// (meaningful on the proposing node only). An empty entry (the leader's no-op at the start of
   /// its term) changes nothing and leaves `reply` empty.
   ///
-  /// Aborts with a message, never diverges silently: on bytes that do not decode, on a command
-  /// this node does not know (e.g. a plugin missing here), on a non-write command, or on an arity
-  /// mismatch (a plugin built differently here) - the other nodes applied it, so skipping it
-  /// would make this replica differ from them.
-  void apply(std::string_view entry_data, std::string& reply);
+  /// An entry that check() refuses changes nothing and returns the reason: the other nodes
+  /// applied it, so skipping it would make this replica differ from them, and the host stops.
+  [[nodiscard]] std::optional<std::string> apply(std::string_view entry_data, std::string& reply);
 
   /// Runs a read command (a kCmdReadonly row) against applied state, hiding keys expired at
   /// `now_ms` (this node's clock).
@@ -55,6 +60,9 @@ class StateMachine {
  private:
   const CommandTable& table_;
   Keyspace keyspace_;
+  /// Decodes `entry_data` into decoded_ and finds its row; the reason when it cannot apply.
+  std::optional<std::string> decode(std::string_view entry_data, const CommandSpec*& spec);
+
   DecodedEntry decoded_;  // reused: no allocation per apply once warm
 };
 

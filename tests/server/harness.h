@@ -48,7 +48,8 @@ class Harness {
       std::string entry;
       if (!prepare_write(*spec, args, now, entry, out)) return reply;
       entries.push_back(entry);
-      sm_.apply(entry, reply);
+      const auto problem = sm_.apply(entry, reply);
+      REQUIRE(!problem);
       return reply;
     }
     sm_.read(*spec, args, now, out);

@@ -1,12 +1,8 @@
 // The state machine: prepare rewrites, apply, determinism across replicas, expiry driven by
-// entry timestamps, REAPEXPIRED safety, and aborting instead of diverging.
+// entry timestamps, REAPEXPIRED safety, and refusing (never half-applying) what cannot apply.
 #include "server/kv/state_machine.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
-#include <csignal>
 #include <random>
 
 #include "harness.h"
@@ -35,34 +31,6 @@ Prepared prepare(const CommandTable& table, std::vector<std::string_view> args, 
 
 std::vector<std::string> args_of(const Prepared& p) {
   return {p.entry.args.begin(), p.entry.args.end()};
-}
-
-// Runs `fn` in a child process; returns what it wrote to stderr if it died of SIGABRT, or
-// "<survived>" otherwise.
-template <class F>
-std::string abort_message(F&& fn) {
-  int fds[2];
-  REQUIRE(pipe(fds) == 0);
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    std::signal(SIGABRT, SIG_DFL);  // not Catch's handler: die as the daemon would
-    dup2(fds[1], 2);
-    if (FILE* null = std::freopen("/dev/null", "w", stdout); null == nullptr) _exit(3);
-    close(fds[0]);
-    fn();
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string err;
-  char buf[512];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;)
-    err.append(buf, static_cast<std::size_t>(n));
-  close(fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT) return err;
-  return "<survived>";
 }
 
 }  // namespace
@@ -130,7 +98,7 @@ TEST_CASE("expiry follows entry timestamps in apply and the local clock in reads
 
   leader.now = kT0;
   leader.run({"SET", "k", "v", "PX", "1000"});
-  follower.apply(leader.entries.back(), reply);
+  REQUIRE(!follower.apply(leader.entries.back(), reply));
   CHECK(reply == "+OK\r\n");
 
   const CommandSpec* get = t.find("get");
@@ -148,12 +116,12 @@ TEST_CASE("expiry follows entry timestamps in apply and the local clock in reads
   // A write stamped before the expiry still sees the key, even if applied much later.
   leader.now = kT0 + 999;
   CHECK(leader.run({"APPEND", "k", "1"}) == ":2\r\n");
-  follower.apply(leader.entries.back(), reply);
+  REQUIRE(!follower.apply(leader.entries.back(), reply));
   CHECK(reply == ":2\r\n");
   // One stamped at the expiry treats it as absent (and removes it) on every node.
   leader.now = kT0 + 1000;
   CHECK(leader.run({"APPEND", "k", "x"}) == ":1\r\n");
-  follower.apply(leader.entries.back(), reply);
+  REQUIRE(!follower.apply(leader.entries.back(), reply));
   CHECK(reply == ":1\r\n");
   CHECK(follower.keyspace().stats().expired_keys == 1);
   CHECK(dump(follower.keyspace()) == dump(leader.keyspace()));
@@ -175,7 +143,7 @@ TEST_CASE("REAPEXPIRED removes only keys still expired at its timestamp") {
   std::string reply;
   candidates.push_back("live");
   candidates.push_back("missing");
-  h.state_machine().apply(make_reap_entry(h.now, candidates), reply);
+  REQUIRE(!h.state_machine().apply(make_reap_entry(h.now, candidates), reply));
   CHECK(reply == ":1\r\n");
   CHECK(h.run({"GET", "again"}) == "$5\r\nfresh\r\n");
   CHECK(h.run({"GET", "live"}) == "$1\r\nv\r\n");
@@ -187,11 +155,11 @@ TEST_CASE("REAPEXPIRED removes only keys still expired at its timestamp") {
 TEST_CASE("apply: empty entries are no-ops and the reply is replaced") {
   Harness h;
   std::string reply = "stale";
-  h.state_machine().apply("", reply);
+  REQUIRE(!h.state_machine().apply("", reply));
   CHECK(reply.empty());
   h.run({"SET", "k", "v"});
   reply = "stale";
-  h.state_machine().apply(h.entries.back(), reply);
+  REQUIRE(!h.state_machine().apply(h.entries.back(), reply));
   CHECK(reply == "+OK\r\n");
 }
 
@@ -288,7 +256,7 @@ TEST_CASE("replicas fed the same entries end identical, through expiry and every
     if (applied < leader.entries.size()) {  // a write was proposed: one entry
       REQUIRE(applied + 1 == leader.entries.size());
       std::string replica_reply;
-      replica.apply(leader.entries[applied++], replica_reply);
+      REQUIRE(!replica.apply(leader.entries[applied++], replica_reply));
       REQUIRE(replica_reply == leader_reply);
     }
     if (i % 500 == 0) REQUIRE(dump(replica.keyspace()) == dump(leader.keyspace()));
@@ -304,14 +272,14 @@ TEST_CASE("replicas fed the same entries end identical, through expiry and every
   StateMachine fourth(t);
   for (const auto& e : leader.entries) {
     std::string a, b;
-    third.apply(e, a);
-    fourth.apply(e, b);
+    REQUIRE(!third.apply(e, a));
+    REQUIRE(!fourth.apply(e, b));
     REQUIRE(a == b);
   }
   CHECK(dump(third.keyspace()) == dump(leader.keyspace()));
 }
 
-TEST_CASE("an entry this node cannot apply stops it instead of letting it diverge") {
+TEST_CASE("an entry this node cannot apply is refused with its reason and changes nothing") {
   CommandTable t;
   register_kv_commands(t);
   StateMachine sm(t);
@@ -321,26 +289,22 @@ TEST_CASE("an entry this node cannot apply stops it instead of letting it diverg
     encode_entry(kT0, args, e);
     return e;
   };
-  CHECK_THAT(abort_message([&] {
-               sm.apply(entry({"PLUGIN.SET", "k", "v"}), reply);
-             }),
+  const auto refused = [&](const std::string& e) {
+    const auto checked = sm.check(e);
+    const auto applied = sm.apply(e, reply);
+    CHECK(checked == applied);
+    return applied.value_or("<applied>");
+  };
+  CHECK_THAT(refused(entry({"PLUGIN.SET", "k", "v"})),
              Catch::Contains("unknown command 'PLUGIN.SET'") &&
                  Catch::Contains("plugin loaded on the leader but not on this node"));
-  CHECK_THAT(abort_message([&] { sm.apply("\x07garbage", reply); }),
-             Catch::Contains("unknown entry format version"));
-  CHECK_THAT(abort_message([&] {
-               sm.apply(entry({"SET", "k", "v"}).substr(0, 20), reply);
-             }),
-             Catch::Contains("truncated entry"));
-  CHECK_THAT(abort_message([&] {
-               sm.apply(entry({"GET", "k"}), reply);
-             }),
-             Catch::Contains("'get' is not a write command"));
-  CHECK_THAT(abort_message([&] {
-               sm.apply(entry({"SET", "k"}), reply);
-             }),
-             Catch::Contains("does not fit its arity"));
-  CHECK(abort_message([&] { sm.apply(entry({"SET", "k", "v"}), reply); }) == "<survived>");
+  CHECK_THAT(refused("\x07garbage"), Catch::Contains("unknown entry format version"));
+  CHECK_THAT(refused(entry({"SET", "k", "v"}).substr(0, 20)), Catch::Contains("truncated entry"));
+  CHECK_THAT(refused(entry({"GET", "k"})), Catch::Contains("'get' is not a write command"));
+  CHECK_THAT(refused(entry({"SET", "k"})), Catch::Contains("does not fit its arity"));
+  CHECK(sm.keyspace().size() == 0);
+  CHECK(refused(entry({"SET", "k", "v"})) == "<applied>");
+  CHECK(sm.keyspace().size() == 1);
 }
 
 }  // namespace raftd::test
