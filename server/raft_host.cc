@@ -329,7 +329,9 @@ void RaftHost::handle_ready() {
       ++read_index_requests_;
       ReadBatch& batch = read_batches_[ctx];
       batch.reads = std::move(unsent_reads_);
-      batch.deadline_ms = now_ms() + config_.request_timeout_ms;
+      // Reads are in arrival order (those asked again after a leader change first), so the
+      // first one's deadline is the batch's, and deadlines still grow along read_batches_.
+      batch.deadline_ms = batch.reads.front().deadline_ms;
       unsent_reads_.clear();
       node_->read_index(std::to_string(ctx));
     }
@@ -341,14 +343,11 @@ void RaftHost::handle_ready() {
   while (node_->has_ready() && inflight_.size() < kMaxInflight) {
     raft::Ready rd = node_->ready();
     if (rd.soft_state) {
-      const bool was_leader = soft_.role == raft::Role::kLeader;
+      const raft::NodeId old_leader = soft_.leader;
       soft_ = *rd.soft_state;
       update_log_context();
       log::info("role {} leader {}", role_name(soft_.role), soft_.leader);
-      if (was_leader && soft_.role != raft::Role::kLeader) {
-        // Reads waiting on our leadership can no longer be confirmed by us.
-        fail_all_reads("-TIMEOUT leadership lost before the read was confirmed\r\n");
-      }
+      if (soft_.leader != old_leader) resend_unconfirmed_reads();
     }
     // The leader sends before its own disk write: replication and the local fsync overlap
     // (thesis 10.2.1); the core only counts its own entries once advance() says they are durable.
@@ -800,6 +799,22 @@ void RaftHost::fail_outstanding(std::string_view unknown, std::string_view not_d
   for (auto& done : take(checkpoint_next_)) done(not_done);
 }
 
+void RaftHost::resend_unconfirmed_reads() {
+  if (read_batches_.empty()) return;
+  // The old leader (or we, as one) will never confirm these: the core dropped its rounds when
+  // the term changed, and a follower's ReadIndex request went to a node that no longer leads.
+  // A fresh read index from the new leader is at least as new as any write acknowledged before
+  // the reads arrived, so asking again keeps them linearizable (thesis 6.4); with no leader
+  // they fail at once (handle_ready), instead of waiting out the request timeout.
+  std::vector<PendingRead> again;
+  for (auto& [ctx, batch] : take(read_batches_)) {
+    for (auto& r : batch.reads) again.push_back(std::move(r));
+  }
+  for (auto& r : unsent_reads_) again.push_back(std::move(r));
+  unsent_reads_ = std::move(again);
+  schedule_ready();
+}
+
 void RaftHost::fail_all_reads(std::string_view reply) {
   for (auto& [ctx, batch] : take(read_batches_)) {
     for (auto& r : batch.reads) r.done(reply);
@@ -1002,7 +1017,8 @@ void RaftHost::submit_read(ReadFn run, Completion done) {
     done("-CLUSTERDOWN node is shutting down\r\n");
     return;
   }
-  unsent_reads_.push_back(PendingRead{std::move(run), std::move(done), 0});
+  unsent_reads_.push_back(
+      PendingRead{std::move(run), std::move(done), now_ms() + config_.request_timeout_ms});
   schedule_ready();
 }
 
