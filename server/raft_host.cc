@@ -320,6 +320,12 @@ void RaftHost::schedule_ready() {
 
 void RaftHost::handle_ready() {
   if (stopped_) return;
+  if (!reads_awaiting_leader_.empty() && node_->leader() != raft::kNoNode) {
+    // Asked again after a leader change: they arrived before anything unsent, so they go first.
+    std::vector<PendingRead> reads = take(reads_awaiting_leader_);
+    for (auto& r : unsent_reads_) reads.push_back(std::move(r));
+    unsent_reads_ = std::move(reads);
+  }
   if (!unsent_reads_.empty()) {
     if (node_->leader() == raft::kNoNode) {
       for (auto& r : take(unsent_reads_)) r.done(kNoLeader);
@@ -794,6 +800,7 @@ void RaftHost::fail_outstanding(std::string_view unknown, std::string_view not_d
   for (auto& [id, f] : take(forwards_)) f.done(unknown);
   fail_all_reads(not_done);
   for (auto& r : take(unsent_reads_)) r.done(not_done);
+  for (auto& r : take(reads_awaiting_leader_)) r.done(not_done);
   for (auto& [index, r] : take(confirmed_reads_)) r.done(not_done);
   for (auto& done : take(checkpoint_waiting_)) done(not_done);
   for (auto& done : take(checkpoint_next_)) done(not_done);
@@ -804,14 +811,12 @@ void RaftHost::resend_unconfirmed_reads() {
   // The old leader (or we, as one) will never confirm these: the core dropped its rounds when
   // the term changed, and a follower's ReadIndex request went to a node that no longer leads.
   // A fresh read index from the new leader is at least as new as any write acknowledged before
-  // the reads arrived, so asking again keeps them linearizable (thesis 6.4); with no leader
-  // they fail at once (handle_ready), instead of waiting out the request timeout.
-  std::vector<PendingRead> again;
+  // the reads arrived, so asking again keeps them linearizable (thesis 6.4). Until a leader is
+  // known they wait (each until its own deadline): a client whose read was already under way
+  // gets its answer after the election rather than an error at its start.
   for (auto& [ctx, batch] : take(read_batches_)) {
-    for (auto& r : batch.reads) again.push_back(std::move(r));
+    for (auto& r : batch.reads) reads_awaiting_leader_.push_back(std::move(r));
   }
-  for (auto& r : unsent_reads_) again.push_back(std::move(r));
-  unsent_reads_ = std::move(again);
   schedule_ready();
 }
 
@@ -837,6 +842,19 @@ void RaftHost::expire_requests(std::int64_t now) {
     for (auto& r : batch.mapped().reads) {
       r.done("-TIMEOUT the read could not be confirmed in time\r\n");
     }
+  }
+  // In arrival order too (see resend_unconfirmed_reads).
+  std::size_t due = 0;
+  while (due < reads_awaiting_leader_.size() && reads_awaiting_leader_[due].deadline_ms <= now) {
+    ++due;
+  }
+  if (due > 0) {
+    std::vector<PendingRead> expired(
+        std::make_move_iterator(reads_awaiting_leader_.begin()),
+        std::make_move_iterator(reads_awaiting_leader_.begin() + static_cast<std::ptrdiff_t>(due)));
+    reads_awaiting_leader_.erase(reads_awaiting_leader_.begin(),
+                                 reads_awaiting_leader_.begin() + static_cast<std::ptrdiff_t>(due));
+    for (auto& r : expired) r.done("-TIMEOUT no leader to confirm the read in time\r\n");
   }
   while (!forwards_.empty() && forwards_.begin()->second.deadline_ms <= now) {
     forwards_.extract(forwards_.begin())
@@ -1087,7 +1105,8 @@ void RaftHost::info(std::string& out) const {
                  newest_snapshot_index(), dir_.log().first_index(),
                  st.conf.voters.size() + st.conf.learners.size(), st.conf.voters.size(),
                  pending_writes_.size(),
-                 read_batches_.size() + confirmed_reads_.size() + unsent_reads_.size(),
+                 read_batches_.size() + confirmed_reads_.size() + unsent_reads_.size() +
+                     reads_awaiting_leader_.size(),
                  read_index_requests_, local_reads_linearizable_ ? "yes" : "no",
                  config_.snapshot_interval, snapshotter_->running() ? 1 : 0, snapshots_taken_,
                  snapshots_installed_, last_snapshot_info_, disk_->writes());

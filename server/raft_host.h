@@ -165,7 +165,7 @@ class RaftHost final : public Proposer {
   bool receive_snapshot_chunk(const raft::SnapshotChunk& chunk);
   bool install_snapshot(const raft::SnapshotMeta& meta);
   void run_confirmed_reads();
-  /// The leader changed: reads not yet confirmed ask the new leader (or fail if there is none).
+  /// The leader changed: reads not yet confirmed ask the new leader, once there is one.
   void resend_unconfirmed_reads();
   void fail_all_reads(std::string_view reply);
   /// Answers every client still waiting (shutdown): `unknown` for writes whose outcome cannot
@@ -213,8 +213,10 @@ class RaftHost final : public Proposer {
   std::function<void()> shutdown_done_;
   std::int64_t shutdown_deadline_ms_ = 0;
 
-  std::map<raft::Index, PendingWrite> pending_writes_;       ///< by log index
-  std::vector<PendingRead> unsent_reads_;                    ///< waiting for this turn's read_index
+  std::map<raft::Index, PendingWrite> pending_writes_;  ///< by log index
+  std::vector<PendingRead> unsent_reads_;               ///< waiting for this turn's read_index
+  std::vector<PendingRead>
+      reads_awaiting_leader_;  ///< unconfirmed at a leader change, no leader yet
   std::map<std::uint64_t, ReadBatch> read_batches_;          ///< by read context, not yet confirmed
   std::multimap<raft::Index, PendingRead> confirmed_reads_;  ///< by read index
   std::uint64_t next_read_ctx_ = 1;
