@@ -90,6 +90,12 @@ class Parser {
   /// The error as Redis puts it on the wire (without '-' and CRLF):
   /// "ERR Protocol error: invalid bulk length". Pass it to Writer::error().
   std::string_view error_reply() const { return error_; }
+  /// After kNeedMore: the buffer length (counted from the start of the last `buf`) that the bulk
+  /// being read needs to complete, or 0 when no bulk header has been read. A caller may size
+  /// its buffer once for a big value instead of growing it step by step.
+  std::size_t bytes_wanted() const {
+    return bulk_len_ < 0 ? 0 : pos_ + static_cast<std::size_t>(bulk_len_) + 2;
+  }
   /// Forget any partial command and any error (e.g. on a new connection).
   void reset();
   const Limits& limits() const { return limits_; }

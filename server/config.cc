@@ -42,9 +42,9 @@ std::string lower(std::string_view text) {
 
 // Every option, with its default; conf/raftd.conf mirrors this list.
 struct RawOptions {
-  std::string addr, data_dir, ensemble, id, log_level, log_file, proto_max_bulk_len, max_clients,
-      query_buffer_limit, output_pause, tcp_backlog, tick_ms, election_ticks, follower_writes,
-      read_consistency, request_timeout, peer_secret, snapshot_interval;
+  std::string addr, data_dir, ensemble, id, log_level, log_file, proto_max_bulk_len, max_entry_size,
+      max_clients, query_buffer_limit, output_pause, tcp_backlog, tick_ms, election_ticks,
+      follower_writes, read_consistency, request_timeout, peer_secret, snapshot_interval;
 };
 
 po::options_description settings_description(RawOptions& raw) {
@@ -85,6 +85,8 @@ po::options_description settings_description(RawOptions& raw) {
     ("proto-max-bulk-len", po::value(&raw.proto_max_bulk_len)->default_value("512mb")
          ->value_name("BYTES"),
      "largest bulk string a client may send (at least 1mb)")
+    ("max-entry-size", po::value(&raw.max_entry_size)->default_value("4mb")->value_name("BYTES"),
+     "refuse a write whose arguments add up to more bytes (64kb to 32mb): it is replicated whole")
     ("max-clients", po::value(&raw.max_clients)->default_value("10000")->value_name("N"),
      "connected clients at most; further ones get an error and are closed")
     ("client-query-buffer-limit", po::value(&raw.query_buffer_limit)->default_value("1gb")
@@ -318,6 +320,12 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config) {
                             raw.proto_max_bulk_len));
   }
   c.proto_max_bulk_len = *bulk;
+  auto entry = parse_memory(raw.max_entry_size);
+  if (!entry || *entry < 64 * 1024 || *entry > kMaxEntrySizeLimit) {
+    return fail(
+        fmt::format("--max-entry-size: '{}' is not a size from 64kb to 32mb", raw.max_entry_size));
+  }
+  c.max_entry_size = *entry;
   if (!parse_number(raw.max_clients, c.max_clients) || c.max_clients == 0) {
     return fail(fmt::format("--max-clients: '{}' is not a positive integer", raw.max_clients));
   }

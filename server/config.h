@@ -29,6 +29,9 @@ struct Member {
   Endpoint addr;
 };
 
+inline constexpr std::size_t kDefaultMaxEntrySize = 4ull * 1024 * 1024;
+inline constexpr std::size_t kMaxEntrySizeLimit = 32ull * 1024 * 1024;
+
 struct Config {
   Endpoint addr{"127.0.0.1", 7001};  ///< client port N; Raft peers will use N+1
   std::string data_dir = "data";
@@ -44,7 +47,11 @@ struct Config {
   log::Level log_level = log::Level::kInfo;
   std::string log_file;                                   ///< empty: stderr
   std::size_t proto_max_bulk_len = 512ull * 1024 * 1024;  ///< Redis proto-max-bulk-len
-  std::size_t max_clients = 10000;                        ///< Redis maxclients
+  /// A write whose arguments add up to more bytes is refused before it is proposed: every node
+  /// holds its log entry several times over while it is copied, synced and replicated, and the
+  /// other clients wait meanwhile. At most kMaxEntrySizeLimit, so an entry fits one peer frame.
+  std::size_t max_entry_size = kDefaultMaxEntrySize;
+  std::size_t max_clients = 10000;  ///< Redis maxclients
   /// Redis client-query-buffer-limit: a client whose unparsed input grows past this is closed.
   std::size_t client_query_buffer_limit = 1024ull * 1024 * 1024;
   /// Stop reading from a client whose unsent replies exceed this, until they drain (back

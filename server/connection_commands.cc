@@ -887,6 +887,17 @@ const std::vector<ConfigParam>& config_params() {
        [](Config& c, std::string_view v) {
          return set_memory(c.proto_max_bulk_len, v, 1024 * 1024);
        }},
+      {"max-entry-size", [](const Config& c) { return std::to_string(c.max_entry_size); },
+       [](Config& c, std::string_view v) -> std::string {
+         std::size_t n = 0;
+         if (auto err = set_memory(n, v, 64 * 1024); !err.empty()) return err;
+         if (n > kMaxEntrySizeLimit) {
+           return fmt::format("argument must be between 65536 and {} inclusive",
+                              kMaxEntrySizeLimit);
+         }
+         c.max_entry_size = n;
+         return {};
+       }},
       {"client-query-buffer-limit",
        [](const Config& c) { return std::to_string(c.client_query_buffer_limit); },
        [](Config& c, std::string_view v) {

@@ -1,5 +1,7 @@
 #include "server/dispatcher.h"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -75,6 +77,16 @@ Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::
     // The write path: prepare on this node (syntax, relative -> absolute times), then the
     // command travels as a log entry stamped with this node's clock and is applied by the
     // state machine wherever the log is applied.
+    // Refused before anything is copied, proposed or forwarded: a node copies, syncs and
+    // replicates an entry whole, and its other clients wait meanwhile.
+    std::size_t bytes = 0;
+    for (std::string_view a : args) bytes += a.size();
+    if (bytes > server_.config.max_entry_size) {
+      return reject(
+          fmt::format("ERR write too large to replicate: its arguments take {} bytes, more than "
+                      "max-entry-size ({} bytes)",
+                      bytes, server_.config.max_entry_size));
+    }
     std::string entry;
     if (!prepare_write(*spec, args, now_ms, entry, out)) {
       ++server_.stats.total_error_replies;

@@ -19,6 +19,10 @@ constexpr std::size_t kPausedResumeDivisor = 2;    // resume reading at half the
 // the Raft loop, other clients). Without it a client pipelining a million commands kept the
 // loop for itself until its input ran dry, and followers starved of heartbeats elected anew.
 constexpr int kReadsPerTurn = 16;
+// One read takes at most this much, however big the buffer: a big value's pages are first
+// touched by the copy into them (a page fault each, slow under virtualisation), so a turn that
+// read a whole socket buffer into a fresh one kept every other client waiting.
+constexpr std::size_t kMaxReadBytes = 256 * 1024;
 // Commands of one client that may wait for their outcome (writes in Raft, reads for their
 // ReadIndex) before it stops reading more. A flood then flows at the rate the cluster commits
 // instead of piling up proposals that -TIMEOUT before their turn.
@@ -40,7 +44,8 @@ Session::Session(ServerState& server, Dispatcher& dispatcher, boost::asio::ip::t
       socket_(std::move(socket)),
       dispatcher_(dispatcher),
       parser_(resp::Limits{.max_bulk_len = server.config.proto_max_bulk_len}),
-      in_(kReadChunk) {}
+      in_(new char[kReadChunk]),
+      in_capacity_(kReadChunk) {}
 
 Session::~Session() = default;
 
@@ -93,17 +98,29 @@ std::size_t Session::weight(const Slot& slot) {
 void Session::make_read_space() {
   if (in_begin_ == in_end_) {
     in_begin_ = in_end_ = 0;
-    if (in_.size() > kShrinkAbove) std::vector<char>(kReadChunk).swap(in_);
+    if (in_capacity_ > kShrinkAbove) {
+      in_.reset(new char[kReadChunk]);
+      in_capacity_ = kReadChunk;
+    }
   }
-  if (in_.size() - in_end_ >= kReadChunk) return;
+  if (in_capacity_ - in_end_ >= kReadChunk) return;
   if (in_begin_ > 0) {
     // The parser keeps offsets relative to the first unconsumed byte, so moving the unconsumed
     // bytes to the front is safe even in the middle of a command.
-    std::memmove(in_.data(), in_.data() + in_begin_, in_end_ - in_begin_);
+    std::memmove(in_.get(), in_.get() + in_begin_, in_end_ - in_begin_);
     in_end_ -= in_begin_;
     in_begin_ = 0;
   }
-  if (in_.size() - in_end_ < kReadChunk) in_.resize(std::max(in_.size() * 2, in_end_ + kReadChunk));
+  if (in_capacity_ - in_end_ >= kReadChunk) return;
+  // A big bulk whose length is known gets its whole buffer now: one copy of what is here, and
+  // its pages are touched only as the bytes arrive (a step at a time, between other clients).
+  std::size_t want = std::max(in_capacity_ * 2, in_end_ + kReadChunk);
+  want =
+      std::max(want, std::min(parser_.bytes_wanted(), server().config.client_query_buffer_limit));
+  std::unique_ptr<char[]> bigger(new char[want]);
+  std::memcpy(bigger.get(), in_.get(), in_end_);
+  in_ = std::move(bigger);
+  in_capacity_ = want;
 }
 
 void Session::pump_input() {
@@ -125,10 +142,10 @@ void Session::pump_input() {
       break;
     }
     make_read_space();
-    const std::size_t space = in_.size() - in_end_;
+    const std::size_t space = std::min(in_capacity_ - in_end_, kMaxReadBytes);
     boost::system::error_code ec;
     const std::size_t bytes =
-        socket_.read_some(boost::asio::buffer(in_.data() + in_end_, space), ec);
+        socket_.read_some(boost::asio::buffer(in_.get() + in_end_, space), ec);
     if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) {
       wait_readable();
       break;
@@ -193,7 +210,7 @@ void Session::process_input() {
       held_back_ = true;
       break;
     }
-    const std::string_view buf(in_.data() + in_begin_, in_end_ - in_begin_);
+    const std::string_view buf(in_.get() + in_begin_, in_end_ - in_begin_);
     const resp::ParseStatus status = parser_.parse(buf, command_);
     if (status == resp::ParseStatus::kNeedMore) break;
     if (status == resp::ParseStatus::kError) {

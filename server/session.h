@@ -60,7 +60,7 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   void close_after_reply() override;
   void kill() override;
   std::size_t query_buffer_used() const override { return in_end_ - in_begin_; }
-  std::size_t query_buffer_free() const override { return in_.size() - in_end_; }
+  std::size_t query_buffer_free() const override { return in_capacity_ - in_end_; }
   std::size_t output_buffer_used() const override;
   std::string events() const override;
 
@@ -113,7 +113,11 @@ class Session final : public ClientContext, public std::enable_shared_from_this<
   resp::Parser parser_;
   resp::Command command_;
 
-  std::vector<char> in_;  // bytes [in_begin_, in_end_) are received but not yet consumed
+  // Bytes [in_begin_, in_end_) of in_ are received but not yet consumed. Not a vector: growing
+  // one zero-fills the new space, and for a value of hundreds of MB that memset alone (and the
+  // page faults it takes at once) stalled every other client for seconds.
+  std::unique_ptr<char[]> in_;
+  std::size_t in_capacity_ = 0;
   std::size_t in_begin_ = 0;
   std::size_t in_end_ = 0;
   std::string out_;                   // replies ready to send

@@ -75,12 +75,34 @@ def test_protocol_errors_close_the_connection():
 
 
 def test_big_argument():
-    value = bytes(range(256)) * 40000  # 10 MB, every byte value
+    value = bytes(range(256)) * 12000  # 3 MB, every byte value: under max-entry-size (4mb)
     with D.conn() as c:
-        check_eq(c.call("SET", "big", value), Simple("OK"), "SET 10 MB")
-        check_eq(c.call("GET", "big"), value, "GET 10 MB")
+        check_eq(c.call("SET", "big", value), Simple("OK"), "SET 3 MB")
+        check_eq(c.call("GET", "big"), value, "GET 3 MB")
         check_eq(c.call("STRLEN", "big"), len(value), "STRLEN")
         check_eq(c.call("DEL", "big"), 1, "DEL")
+
+
+def test_write_over_max_entry_size():
+    big = b"v" * (10 * 1024 * 1024)
+    with D.conn() as c:
+        r = c.call("SET", "big", big)
+        check(isinstance(r, Error) and "max-entry-size (4194304 bytes)" in r.text and
+              "10485766 bytes" in r.text, "SET 10 MB refused naming the limit: %r" % (r,))
+        check_eq(c.call("EXISTS", "big"), 0, "nothing was written")
+        # The limit counts every argument: two 2.5 MB values together are over it too.
+        half = b"h" * (2560 * 1024)
+        r = c.call("MSET", "a", half, "b", half)
+        check(isinstance(r, Error) and "max-entry-size" in r.text, "MSET refused: %r" % (r,))
+        check_eq(c.call("PING"), Simple("PONG"), "the connection stays usable")
+        check_eq(c.call("CONFIG", "SET", "max-entry-size", "16mb"), Simple("OK"), "CONFIG SET")
+        check_eq(c.call("CONFIG", "GET", "max-entry-size"), [b"max-entry-size", b"16777216"],
+                 "CONFIG GET")
+        check_eq(c.call("SET", "big", big), Simple("OK"), "SET 10 MB under the raised limit")
+        check_eq(c.call("STRLEN", "big"), len(big), "STRLEN 10 MB")
+        r = c.call("CONFIG", "SET", "max-entry-size", "64mb")
+        check(isinstance(r, Error) and "between" in r.text, "above 32mb refused: %r" % (r,))
+        check_eq(c.call("CONFIG", "SET", "max-entry-size", "4mb"), Simple("OK"), "restore")
 
 
 with Daemon(BINARY, BASE) as D:
@@ -90,4 +112,5 @@ with Daemon(BINARY, BASE) as D:
         ("fragmented_input", test_fragmented_input),
         ("protocol_errors_close_the_connection", test_protocol_errors_close_the_connection),
         ("big_argument", test_big_argument),
+        ("write_over_max_entry_size", test_write_over_max_entry_size),
     ])

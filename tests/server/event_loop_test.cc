@@ -24,12 +24,45 @@ TEST_CASE("before_sleep runs between bounded batches of always-ready work", "[ev
     handled_at_sleep.push_back(handled);
     return false;
   };
-  raftd::run_event_loop(io, before_sleep, 100);
+  raftd::EventLoopLimits limits;
+  limits.handlers_per_turn = 100;
+  raftd::run_event_loop(io, before_sleep, limits);
   CHECK(handled == 10000);
   // Once per 100 handlers while the storm lasts, not once at its end.
   REQUIRE(handled_at_sleep.size() >= 100);
   CHECK(handled_at_sleep.front() == 100);
   CHECK(handled_at_sleep[1] == 200);
+}
+
+TEST_CASE("before_sleep also runs once a batch has taken its time", "[event_loop]") {
+  // Slow handlers (a client's huge value being read) end a batch by time, not count: the clock
+  // is injected, and each handler "takes" 4 ms of it.
+  boost::asio::io_context io;
+  std::int64_t clock_us = 0;
+  int remaining = 50;
+  int handled = 0;
+  std::function<void()> slow = [&] {
+    ++handled;
+    clock_us += 4000;
+    if (--remaining > 0) boost::asio::post(io, slow);
+  };
+  boost::asio::post(io, slow);
+  std::vector<int> handled_at_sleep;
+  raftd::EventLoopLimits limits;
+  limits.max_turn = std::chrono::microseconds(10000);
+  limits.now_us = [&] { return clock_us; };
+  raftd::run_event_loop(
+      io,
+      [&] {
+        handled_at_sleep.push_back(handled);
+        return false;
+      },
+      limits);
+  CHECK(handled == 50);
+  // 10 ms is reached at the third handler of each batch.
+  REQUIRE(handled_at_sleep.size() >= 16);
+  CHECK(handled_at_sleep[0] == 3);
+  CHECK(handled_at_sleep[1] == 6);
 }
 
 TEST_CASE("work queued by before_sleep runs before the loop blocks or returns", "[event_loop]") {
