@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <charconv>
 #include <map>
+#include <random>
 
 #include "storage/crc32c.h"
 #include "storage/io.h"
@@ -20,7 +21,39 @@ constexpr std::string_view kIdentityHeader =
     "# raftd data directory identity. Written once when the directory was created; do not edit.\n";
 
 std::string describe(const Identity& id) {
-  return fmt::format("cluster \"{}\" node {} at \"{}\"", id.cluster_id, id.node_id, id.address);
+  return fmt::format("cluster \"{}\" node {} at \"{}\"",
+                     id.cluster_id.empty() ? "(not formed)" : id.cluster_id, id.node_id,
+                     id.address);
+}
+
+constexpr std::string_view kFileMagic = "RAFTDF01";
+
+// DIR/CLUSTER, DIR/SECRET, DIR/FORMATION_KEY: magic | crc32c (hex, 8) | '\n' | payload.
+std::string encode_small_file(std::string_view payload) {
+  return fmt::format("{}{:08x}\n", kFileMagic, crc32c(payload)) + std::string(payload);
+}
+
+Result<std::string> decode_small_file(const std::string& path, std::string_view text) {
+  const std::size_t head = kFileMagic.size() + 9;
+  if (text.size() < head || text.substr(0, kFileMagic.size()) != kFileMagic ||
+      text[head - 1] != '\n') {
+    return Status::error(fmt::format("{} is damaged: unknown header", path));
+  }
+  std::uint32_t stored = 0;
+  const char* crc = text.data() + kFileMagic.size();
+  auto [p, ec] = std::from_chars(crc, crc + 8, stored, 16);
+  const std::string_view payload = text.substr(head);
+  if (ec != std::errc() || p != crc + 8 || stored != crc32c(payload)) {
+    return Status::error(fmt::format("{} is damaged: checksum mismatch", path));
+  }
+  return std::string(payload);
+}
+
+std::uint64_t random_dir_id() {
+  std::random_device rd;
+  std::uint64_t id = 0;
+  while (id == 0) id = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+  return id;
 }
 
 bool valid_field(std::string_view v) {
@@ -33,12 +66,13 @@ bool valid_field(std::string_view v) {
 }  // namespace
 
 std::string encode_identity(const Identity& id) {
-  std::string body = fmt::format("version=1\ncluster_id={}\nnode_id={}\naddress={}\n",
-                                 id.cluster_id, id.node_id, id.address);
+  std::string body =
+      fmt::format("version=2\ncluster_id={}\nnode_id={}\ndir_id={:016x}\naddress={}\n",
+                  id.cluster_id, id.node_id, id.dir_id, id.address);
   return std::string(kIdentityHeader) + body + fmt::format("crc32c={:08x}\n", crc32c(body));
 }
 
-Result<Identity> decode_identity(const std::string& path, std::string_view text) {
+Result<Identity> decode_identity(const std::string& path, std::string_view text, bool* legacy) {
   auto fail = [&](const std::string& why) {
     return Status::error(fmt::format("identity file {} is damaged: {}", path, why));
   };
@@ -68,9 +102,11 @@ Result<Identity> decode_identity(const std::string& path, std::string_view text)
     if (eq == std::string_view::npos) return fail(fmt::format("malformed line \"{}\"", line));
     fields.emplace(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
   }
-  if (fields["version"] != "1") {
-    return fail(fmt::format("unsupported version \"{}\"", fields["version"]));
+  const std::string& version = fields["version"];
+  if (version != "1" && version != "2") {
+    return fail(fmt::format("unsupported version \"{}\"", version));
   }
+  if (legacy) *legacy = version == "1";
   Identity id;
   id.cluster_id = fields["cluster_id"];
   id.address = fields["address"];
@@ -78,6 +114,13 @@ Result<Identity> decode_identity(const std::string& path, std::string_view text)
   auto [q, ec2] = std::from_chars(node.data(), node.data() + node.size(), id.node_id);
   if (ec2 != std::errc() || q != node.data() + node.size()) {
     return fail(fmt::format("malformed node_id \"{}\"", node));
+  }
+  if (version == "2") {
+    const std::string& dir = fields["dir_id"];
+    auto [r, ec3] = std::from_chars(dir.data(), dir.data() + dir.size(), id.dir_id, 16);
+    if (ec3 != std::errc() || r != dir.data() + dir.size() || id.dir_id == 0) {
+      return fail(fmt::format("malformed dir_id \"{}\"", dir));
+    }
   }
   return id;
 }
@@ -111,8 +154,9 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& dir, const Ide
 
   const std::string identity_path = io::join(dir, "IDENTITY");
   const std::string log_dir = io::join(dir, "log");
+  const bool had_log = io::read_small_file(io::join(log_dir, "CURRENT")).has_value();
   if (auto text = io::read_small_file(identity_path)) {
-    auto stored = decode_identity(identity_path, *text);
+    auto stored = decode_identity(identity_path, *text, &d->legacy_);
     if (!stored) return stored.status();
     std::vector<std::string> diffs;
     if (!expected.cluster_id.empty() && expected.cluster_id != stored->cluster_id) {
@@ -133,6 +177,17 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& dir, const Ide
                       dir, describe(*stored), describe(expected), list));
     }
     d->identity_ = std::move(*stored);
+    // Format 1 had no directory id: this directory gets one, written with the founding record
+    // it lacks (complete_legacy()).
+    if (d->legacy_) d->identity_.dir_id = random_dir_id();
+    if (d->formed() && !had_log) {
+      return Status::error(fmt::format(
+          "data directory {}: node {} is a member of cluster {}, but its Raft log ({}) is "
+          "missing: this node lost what it promised and must not vote or acknowledge with it. "
+          "Remove it from the cluster and join it again (README: \"A node lost its data "
+          "directory\")",
+          dir, d->identity_.node_id, d->identity_.cluster_id, log_dir));
+    }
   } else {
     if (io::read_small_file(io::join(log_dir, "CURRENT"))) {
       return Status::error(fmt::format(
@@ -147,16 +202,96 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& dir, const Ide
       return Status::error(fmt::format("identity for {} has a newline or '=' in a field: {}", dir,
                                        describe(expected)));
     }
-    io::write_file_atomically(identity_path, encode_identity(expected));
-    d->identity_ = expected;
+    // raftd creates directories with no cluster id: the cluster forms later
+    // (server/membership.h).
+    Identity created = expected;
+    created.dir_id = random_dir_id();
+    io::write_file_atomically(identity_path, encode_identity(created));
+    d->identity_ = created;
   }
+  if (Status s = d->load_private_files(); !s) return s;
 
   d->snapshots_ = SnapshotStore::open(io::join(dir, "snapshots"), d->diagnostics_);
   auto log = LogStore::open(log_dir, options.log);
   if (!log) return log.status();
   d->log_ = std::move(*log);
+  if (!d->formed()) {
+    const raft::InitialState st = d->log_->initial_state();
+    if (d->log_->last_index() > 0 || !st.hard_state.empty() || d->log_->snapshot_meta().index > 0 ||
+        !st.conf.voters.empty()) {
+      return Status::error(fmt::format(
+          "data directory {} holds a Raft log but its identity says the cluster was never "
+          "formed; refusing to guess whose log it is",
+          dir));
+    }
+  }
   if (Status s = d->reconcile(); !s) return s;
   return d;
+}
+
+Status DataDir::load_private_files() {
+  const std::pair<const char*, std::string*> files[] = {
+      {"CLUSTER", &cluster_record_}, {"SECRET", &secret_}, {"FORMATION_KEY", &formation_key_}};
+  for (const auto& [name, field] : files) {
+    const std::string path = io::join(dir_, name);
+    auto text = io::read_small_file(path);
+    if (!text) continue;
+    auto payload = decode_small_file(path, *text);
+    if (!payload) return payload.status();
+    *field = std::move(*payload);
+  }
+  if (!formed()) {
+    // Left by a formation that crashed before its commit point: the directory is still new.
+    cluster_record_.clear();
+    secret_.clear();
+  }
+  return Status::ok();
+}
+
+void DataDir::save_formation_key(std::string_view key) {
+  io::write_file_atomically(io::join(dir_, "FORMATION_KEY"), encode_small_file(key), 0600);
+  formation_key_ = std::string(key);
+}
+
+Status DataDir::form(const std::string& cluster_id, std::string_view cluster_record,
+                     std::string_view secret) {
+  if (formed()) {
+    return Status::error(
+        fmt::format("data directory {} already belongs to cluster {}", dir_, identity_.cluster_id));
+  }
+  if (cluster_id.empty() || !valid_field(cluster_id)) {
+    return Status::error(fmt::format("bad cluster id \"{}\"", cluster_id));
+  }
+  if (!secret.empty()) {
+    io::write_file_atomically(io::join(dir_, "SECRET"), encode_small_file(secret), 0600);
+  }
+  io::write_file_atomically(io::join(dir_, "CLUSTER"), encode_small_file(cluster_record));
+  Identity formed = identity_;
+  formed.cluster_id = cluster_id;
+  io::write_file_atomically(io::join(dir_, "IDENTITY"), encode_identity(formed));  // the commit
+  identity_ = std::move(formed);
+  cluster_record_ = std::string(cluster_record);
+  secret_ = std::string(secret);
+  io::remove_file(io::join(dir_, "FORMATION_KEY"));
+  formation_key_.clear();
+  return Status::ok();
+}
+
+Status DataDir::complete_legacy(std::string_view cluster_record, std::string_view secret) {
+  if (!legacy_) return Status::error("not a legacy data directory");
+  if (!secret.empty()) {
+    io::write_file_atomically(io::join(dir_, "SECRET"), encode_small_file(secret), 0600);
+    secret_ = std::string(secret);
+  }
+  io::write_file_atomically(io::join(dir_, "CLUSTER"), encode_small_file(cluster_record));
+  cluster_record_ = std::string(cluster_record);
+  io::write_file_atomically(io::join(dir_, "IDENTITY"), encode_identity(identity_));
+  legacy_ = false;
+  diagnostics_.push_back(fmt::format(
+      "data directory {} was written by an older raftd: it now has a founding record and a "
+      "directory id",
+      dir_));
+  return Status::ok();
 }
 
 DataDir::~DataDir() {

@@ -132,10 +132,10 @@ void remove_file(const std::string& path) {
   if (::unlink(path.c_str()) != 0 && errno != ENOENT) fatal("unlink", path, errno);
 }
 
-void write_file_atomically(const std::string& path, std::string_view contents) {
+void write_file_atomically(const std::string& path, std::string_view contents, unsigned mode) {
   const std::string tmp = path + ".tmp";
   {
-    Fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    Fd fd = open_file(tmp, O_WRONLY | O_CREAT | O_TRUNC, mode);
     if (!fd.valid()) fatal("create", tmp, ENOENT);
     write_all(fd, contents);
     fsync_file(fd);

@@ -59,7 +59,8 @@ void rename_durably(const std::string& from, const std::string& to);
 void remove_file(const std::string& path);
 /// Writes `contents` to `path` so that a crash leaves either the old or the new file: temporary
 /// name, fsync, rename, fsync of the directory.
-void write_file_atomically(const std::string& path, std::string_view contents);
+void write_file_atomically(const std::string& path, std::string_view contents,
+                           unsigned mode = 0644);
 /// The whole content of a small file, or nullopt if it does not exist.
 std::optional<std::string> read_small_file(const std::string& path);
 

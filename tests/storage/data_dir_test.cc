@@ -46,9 +46,14 @@ void take_snapshot(DataDir& d, raft::Index index, const std::string& body) {
 TEST_CASE("a new data directory gets its layout and identity", "[data_dir]") {
   TempDir tmp;
   const std::string dir = tmp / "node";
+  std::uint64_t dir_id = 0;
   {
     auto d = open_dir(dir);
-    CHECK(d->identity() == kId);
+    Identity want = kId;
+    want.dir_id = d->identity().dir_id;  // random, made now
+    CHECK(want.dir_id != 0);
+    dir_id = want.dir_id;
+    CHECK(d->identity() == want);
     CHECK(d->diagnostics().empty());
     d->log().save(nullptr, run(1, 3, 1));
   }
@@ -59,7 +64,8 @@ TEST_CASE("a new data directory gets its layout and identity", "[data_dir]") {
   // Reopening with the same identity, or with none given, works and keeps the log.
   CHECK(open_dir(dir)->log().last_index() == 3);
   auto d = open_dir(dir, Identity{});
-  CHECK(d->identity() == kId);
+  CHECK(d->identity().dir_id == dir_id);  // fixed at creation
+  CHECK(d->identity().cluster_id == kId.cluster_id);
 }
 
 TEST_CASE("an identity mismatch is refused and named", "[data_dir]") {
@@ -107,10 +113,91 @@ TEST_CASE("a damaged or missing identity is refused", "[data_dir]") {
 }
 
 TEST_CASE("identity text round trips", "[data_dir]") {
-  auto id = storage::decode_identity("f", storage::encode_identity(kId));
+  Identity with_dir = kId;
+  with_dir.dir_id = 0x1234;
+  auto id = storage::decode_identity("f", storage::encode_identity(with_dir));
   REQUIRE(id.is_ok());
-  CHECK(*id == kId);
+  CHECK(*id == with_dir);
   CHECK_FALSE(storage::decode_identity("f", "").is_ok());
+}
+
+TEST_CASE("a new directory has a new id, so a wiped one is told apart", "[data_dir]") {
+  TempDir tmp;
+  std::uint64_t first = 0;
+  {
+    auto d = open_dir(tmp / "n", Identity{"", 1, "127.0.0.1:7001"});
+    CHECK_FALSE(d->formed());
+    first = d->identity().dir_id;
+  }
+  std::filesystem::remove_all(tmp / "n");
+  auto d = open_dir(tmp / "n", Identity{"", 1, "127.0.0.1:7001"});
+  CHECK(d->identity().dir_id != first);
+}
+
+TEST_CASE("formation writes the record and secret, then the identity", "[data_dir]") {
+  TempDir tmp;
+  const Identity fresh{"", 1, "127.0.0.1:7001"};
+  {
+    auto d = open_dir(tmp / "n", fresh);
+    d->save_formation_key("private key bytes");
+    CHECK(d->formation_key() == "private key bytes");
+  }
+  {
+    auto d = open_dir(tmp / "n", fresh);
+    CHECK(d->formation_key() == "private key bytes");  // kept across restarts until formed
+    REQUIRE(d->form("00000000000000ab", "founding record", "cluster secret").is_ok());
+    CHECK(d->formed());
+    CHECK_FALSE(d->form("00000000000000cd", "x", "y").is_ok());
+  }
+  auto d = open_dir(tmp / "n", fresh);
+  CHECK(d->identity().cluster_id == "00000000000000ab");
+  CHECK(d->cluster_record() == "founding record");
+  CHECK(d->secret() == "cluster secret");
+  CHECK(d->formation_key().empty());
+  CHECK((std::filesystem::status(tmp / "n/SECRET").permissions() &
+         std::filesystem::perms::others_read) == std::filesystem::perms::none);
+}
+
+TEST_CASE("a formed directory whose log is gone is refused, naming the fix", "[data_dir]") {
+  TempDir tmp;
+  const Identity fresh{"", 1, "127.0.0.1:7001"};
+  {
+    auto d = open_dir(tmp / "n", fresh);
+    REQUIRE(d->form("00000000000000ab", "record", "secret").is_ok());
+    d->log().save(nullptr, run(1, 3, 1));
+  }
+  std::filesystem::remove_all(tmp / "n/log");
+  auto r = DataDir::open(tmp / "n", fresh);
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.message(), Catch::Contains("Raft log") && Catch::Contains("is missing") &&
+                              Catch::Contains("join it again"));
+}
+
+TEST_CASE("a damaged founding record or secret is refused, never served", "[data_dir]") {
+  TempDir tmp;
+  const Identity fresh{"", 1, "127.0.0.1:7001"};
+  {
+    auto d = open_dir(tmp / "n", fresh);
+    REQUIRE(d->form("00000000000000ab", "record", "secret").is_ok());
+  }
+  std::string text = storage_test::read_file(tmp / "n/CLUSTER");
+  text.back() = static_cast<char>(text.back() ^ 1);
+  storage_test::write_file(tmp / "n/CLUSTER", text);
+  auto r = DataDir::open(tmp / "n", fresh);
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.message(), Catch::Contains("CLUSTER is damaged"));
+}
+
+TEST_CASE("a log in a directory never formed is refused", "[data_dir]") {
+  TempDir tmp;
+  const Identity fresh{"", 1, "127.0.0.1:7001"};
+  {
+    auto d = open_dir(tmp / "n", fresh);
+    d->log().save(nullptr, run(1, 2, 1));
+  }
+  auto r = DataDir::open(tmp / "n", fresh);
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.message(), Catch::Contains("never formed"));
 }
 
 TEST_CASE("a new directory needs a node id", "[data_dir]") {
