@@ -20,10 +20,10 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DRAFTD_TESTS=OFF \
  && /build/bin/raftd --version
 
 FROM debian:bookworm-slim AS runtime
-# The shared libraries raftd links (librocksdb for the Raft log store).
+# The shared libraries raftd links (librocksdb for the Raft log store, libssl3 for libcrypto).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libboost-program-options1.74.0 libfmt9 librocksdb7.8 libstdc++6 \
+      libboost-program-options1.74.0 libfmt9 librocksdb7.8 libssl3 libstdc++6 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/raftd --shell /usr/sbin/nologin raftd \
  && mkdir -p /var/lib/raftd /etc/raftd \

@@ -44,7 +44,8 @@ std::string lower(std::string_view text) {
 struct RawOptions {
   std::string addr, data_dir, ensemble, id, log_level, log_file, proto_max_bulk_len, max_entry_size,
       max_clients, query_buffer_limit, output_pause, tcp_backlog, tick_ms, election_ticks,
-      follower_writes, read_consistency, request_timeout, peer_secret, snapshot_interval;
+      follower_writes, read_consistency, request_timeout, peer_secret, peer_secret_file,
+      snapshot_interval;
 };
 
 po::options_description settings_description(RawOptions& raw) {
@@ -77,7 +78,10 @@ po::options_description settings_description(RawOptions& raw) {
      "snapshot the state machine every N applied entries and compact the log; 0: only on "
      "CHECKPOINT")
     ("peer-secret", po::value(&raw.peer_secret)->default_value("")->value_name("SECRET"),
-     "shared secret every peer must prove in its handshake; empty: none")
+     "the cluster secret every peer proves in its handshake; empty: made up when the cluster "
+     "is formed and kept in DIR/SECRET")
+    ("peer-secret-file", po::value(&raw.peer_secret_file)->default_value("")->value_name("FILE"),
+     "read the cluster secret from FILE (its first line); overrides --peer-secret")
     ("log-level", po::value(&raw.log_level)->default_value("info")->value_name("LEVEL"),
      "debug, info, warn or error")
     ("log-file", po::value(&raw.log_file)->default_value("")->value_name("FILE"),
@@ -295,6 +299,22 @@ ParseOutcome parse_config(int argc, const char* const* argv, Config& config) {
         fmt::format("--read-consistency: '{}' is not linearizable or stale", raw.read_consistency));
   }
   c.peer_secret = raw.peer_secret;
+  if (!raw.peer_secret_file.empty()) {
+    std::ifstream in(raw.peer_secret_file);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+      return fail(fmt::format("--peer-secret-file: cannot read '{}'", raw.peer_secret_file));
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty()) {
+      return fail(
+          fmt::format("--peer-secret-file: '{}' has an empty first line", raw.peer_secret_file));
+    }
+    c.peer_secret = line;
+  }
+  if (!c.peer_secret.empty() && c.peer_secret.size() < 16) {
+    return fail("--peer-secret: at least 16 characters (a guessable secret protects nothing)");
+  }
   // The ensemble may list this node or only the others; either way ids must agree with -a/-i.
   for (const Member& m : c.ensemble) {
     if (m.addr == c.addr && m.id != 0 && c.id != 0 && m.id != c.id) {

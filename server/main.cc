@@ -67,9 +67,6 @@ int main(int argc, char** argv) {
     }
     cluster.members[id] = m.addr.to_string();
   }
-  std::vector<raft::NodeId> ids;
-  for (const auto& [id, addr] : cluster.members) ids.push_back(id);
-  cluster.cluster_id = cluster_id_for(ids);
   cluster.tick_ms = config.tick_ms;
   cluster.election_ticks = config.election_ticks;
   cluster.forward_writes = config.forward_writes;
@@ -92,10 +89,10 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, not a signal
 
-  // The data directory: lock, identity (a directory from another cluster is refused), the
-  // Raft log and snapshots. Damage found here stops the node: it is never served.
+  // The data directory: lock, identity (a directory whose log is gone, or of another node, is
+  // refused), the Raft log and snapshots. Damage found here stops the node: it is never served.
+  // The cluster id is not known here: it is made when the cluster is formed (membership.h).
   storage::Identity identity;
-  identity.cluster_id = fmt::format("{:016x}", cluster.cluster_id);
   identity.node_id = config.id;
   identity.address = config.addr.to_string();
   storage::DataDir::Options dir_options;

@@ -11,6 +11,7 @@
 #include "raft/types.h"
 #include "server/kv/state_machine.h"
 #include "server/log.h"
+#include "server/membership.h"
 #include "storage/data_dir.h"
 
 namespace raftd {
@@ -101,14 +102,6 @@ constexpr int kExitCannotApply = 70;
 
 }  // namespace
 
-std::uint64_t cluster_id_for(const std::vector<raft::NodeId>& ids) {
-  std::vector<raft::NodeId> sorted = ids;
-  std::sort(sorted.begin(), sorted.end());
-  std::uint64_t h = fnv1a("raftd-cluster");
-  for (raft::NodeId id : sorted) h = fnv1a(std::to_string(id) + ",", h);
-  return h == 0 ? 1 : h;
-}
-
 raft::NodeId node_id_for(const std::string& address) {
   // 53 bits: the id stays exact in clients that parse INFO numbers as doubles.
   const raft::NodeId id = fnv1a(address) & ((1ull << 53) - 1);
@@ -123,7 +116,6 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
       state_machine_(state_machine),
       tick_timer_(io),
       rng_state_(config_.id ^ static_cast<std::uint64_t>(now_ms())) {
-  addresses_ = config_.members;
   // Request ids and read contexts start at a random point in every process: a reply or
   // ReadIndex answer queued for this node's previous incarnation must never match a request of
   // this one (a restarted follower would otherwise hand it to the wrong client).
@@ -133,17 +125,72 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
   next_forward_id_ = incarnation | 1;
   next_read_ctx_ = (incarnation * 0x9E3779B97F4A7C15ull) | 1;
 
+  Membership::Options mo;
+  mo.self = config_.id;
+  mo.client_addr = fmt::format("{}:{}", config_.host, config_.port);
+  mo.ensemble = config_.members;
+  mo.configured_secret = config_.secret;
+  membership_ = std::make_unique<Membership>(dir_, std::move(mo));
+  membership_->set_on_formed([this] {
+    // Called from inside a handshake: start Raft from the loop, not from the transport.
+    boost::asio::post(io_, [this] { on_formed(); });
+  });
+
+  storage::LogStore& log_store = dir_.log();
+  disk_ = std::make_unique<DiskWriter>(
+      io_, log_store, [this](std::uint64_t seq, raft::Index last) { on_durable(seq, last); });
+  snapshotter_ = std::make_unique<Snapshotter>(dir_);
+
+  peer::TransportOptions to;
+  to.self_id = config_.id;
+  to.listen_host = config_.host;
+  to.listen_port = static_cast<std::uint16_t>(config_.port + 1);
+  to.rand = [this](std::uint64_t n) { return random(n); };
+  to.log = [](raft::LogLevel level, const std::string& text) {
+    log::log(to_log_level(level), "raft: {}", text);
+  };
+  peer::TransportCallbacks cb;
+  cb.on_message = [this](const raft::Message& m) { on_message(m); };
+  cb.on_forward = [this](raft::NodeId from, std::uint64_t id, std::vector<std::string> args) {
+    on_forward(from, id, std::move(args));
+  };
+  cb.on_forward_reply = [this](std::uint64_t id, std::string reply) {
+    on_forward_reply(id, std::move(reply));
+  };
+  cb.on_peer_state = [this](raft::NodeId node, bool connected) { on_peer_state(node, connected); };
+  cb.admit_inbound = [this](const peer::PeerIdentity& p, bool authenticated) {
+    return membership_->admit_inbound(p, authenticated);
+  };
+  cb.admit_outbound = [this](raft::NodeId dialed, const peer::Welcome& w, bool authenticated) {
+    return membership_->admit_outbound(dialed, w, authenticated);
+  };
+  cb.on_refused = [this](raft::NodeId node, const peer::Refusal& r) {
+    membership_->on_refused(node, r);
+  };
+  transport_ = std::make_unique<peer::Transport>(io_, std::move(to), std::move(cb));
+}
+
+std::uint64_t RaftHost::random(std::uint64_t n) {
+  // xorshift64*: cheap, and only election and backoff jitter depend on it.
+  rng_state_ ^= rng_state_ >> 12;
+  rng_state_ ^= rng_state_ << 25;
+  rng_state_ ^= rng_state_ >> 27;
+  return n == 0 ? 0 : (rng_state_ * 2685821657736338717ull) % n;
+}
+
+std::optional<std::string> RaftHost::start_node() {
   storage::LogStore& log_store = dir_.log();
   const raft::InitialState initial = log_store.initial_state();
   if (initial.conf.voters.empty() && initial.conf.learners.empty() && log_store.last_index() == 0) {
-    // A brand-new node bootstraps the cluster with the ensemble it was given (every member
-    // started with the same -e list computes the same membership and cluster id).
+    // A node of a cluster just formed starts with the founding members as voters: every member
+    // reads the same founding record, so they all start from the same membership.
     raft::ConfState conf;
-    for (const auto& [id, addr] : config_.members) conf.voters.push_back(id);
+    for (const auto& [id, m] : membership_->members()) conf.voters.push_back(id);
     log_store.set_conf_state(conf);
-    log::info("bootstrapping cluster {:016x} with {} voter(s)", config_.cluster_id,
+    log::info("starting cluster {:016x} with {} voter(s)", membership_->cluster_id(),
               conf.voters.size());
   }
+  for (const auto& [id, m] : membership_->members()) addresses_[id] = m.client_addr;
 
   raft::Config rc;
   rc.id = config_.id;
@@ -164,46 +211,41 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::D
   // heartbeats, votes and snapshot chunks.
   rc.max_inflight_msgs = static_cast<int>(
       std::max<std::size_t>(4, peer::TransportOptions{}.max_queue_bytes / 2 / rc.max_msg_bytes));
-  rc.rand = [this](std::uint64_t n) {
-    // xorshift64*: cheap, and only election jitter depends on it.
-    rng_state_ ^= rng_state_ >> 12;
-    rng_state_ ^= rng_state_ << 25;
-    rng_state_ ^= rng_state_ >> 27;
-    return n == 0 ? 0 : (rng_state_ * 2685821657736338717ull) % n;
-  };
+  rc.rand = [this](std::uint64_t n) { return random(n); };
   rc.log = [](raft::LogLevel level, const std::string& text) {
     log::log(to_log_level(level), "raft: {}", text);
   };
   node_ = std::make_unique<raft::Node>(rc, log_store);
   persisted_hard_state_ = unsynced_hard_state_ = log_store.hard_state();
-  disk_ = std::make_unique<DiskWriter>(
-      io_, log_store, [this](std::uint64_t seq, raft::Index last) { on_durable(seq, last); });
   applied_ = std::max(log_store.snapshot_meta().index, node_->status().applied);
   applied_term_ = log_store.snapshot_meta().term;
   applied_conf_ = log_store.snapshot_meta().index > 0 ? log_store.snapshot_meta().conf
                                                       : log_store.initial_state().conf;
   replay_until_ = log_store.hard_state().commit;
-  snapshotter_ = std::make_unique<Snapshotter>(dir_);
 
-  peer::TransportOptions to;
-  to.self_id = config_.id;
-  to.cluster_id = config_.cluster_id;
-  to.client_addr = fmt::format("{}:{}", config_.host, config_.port);
-  to.listen_host = config_.host;
-  to.listen_port = static_cast<std::uint16_t>(config_.port + 1);
-  to.secret = config_.secret;
-  to.rand = rc.rand;
-  to.log = rc.log;
-  peer::TransportCallbacks cb;
-  cb.on_message = [this](const raft::Message& m) { on_message(m); };
-  cb.on_forward = [this](raft::NodeId from, std::uint64_t id, std::vector<std::string> args) {
-    on_forward(from, id, std::move(args));
-  };
-  cb.on_forward_reply = [this](std::uint64_t id, std::string reply) {
-    on_forward_reply(id, std::move(reply));
-  };
-  cb.on_peer_state = [this](raft::NodeId node, bool connected) { on_peer_state(node, connected); };
-  transport_ = std::make_unique<peer::Transport>(io_, std::move(to), std::move(cb));
+  if (auto err = load_snapshot_at_start()) return err;
+  for (const auto& [id, addr] : addresses_) add_peer(id, addr);
+  if (lone_voter()) node_->campaign();  // a single-voter cluster needs nobody's vote
+  update_log_context();
+  tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_ms));
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) on_tick();
+  });
+  schedule_ready();
+  return std::nullopt;
+}
+
+void RaftHost::on_formed() {
+  if (node_ || stopping_) return;
+  transport_->set_identity(membership_->identity(), membership_->secret());
+  if (auto err = start_node()) {
+    log::error("{}", *err);
+    std::_Exit(1);
+  }
+}
+
+std::string RaftHost::not_formed_error() const {
+  return error_reply("CLUSTERDOWN " + membership_->not_formed_reason());
 }
 
 RaftHost::~RaftHost() {
@@ -212,19 +254,12 @@ RaftHost::~RaftHost() {
 }
 
 std::optional<std::string> RaftHost::start() {
-  if (auto err = load_snapshot_at_start()) return err;
+  if (auto err = membership_->prepare()) return err;
+  transport_->set_identity(membership_->identity(), membership_->secret());
   if (auto err = transport_->start()) return fmt::format("peer port: {}", *err);
-  for (const auto& [id, addr] : addresses_) add_peer(id, addr);
-  const raft::Status st = node_->status();
-  if (st.conf.voters.size() == 1 && st.conf.voters.front() == config_.id) {
-    node_->campaign();  // a single-voter cluster needs nobody's vote
-  }
-  update_log_context();
-  tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_ms));
-  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) on_tick();
-  });
-  schedule_ready();
+  if (membership_->formed()) return start_node();
+  // Not formed yet: dial every member of the list; Membership forms the cluster or adopts it.
+  for (const auto& [id, addr] : config_.members) add_peer(id, addr);
   return std::nullopt;
 }
 
@@ -245,7 +280,7 @@ std::int64_t RaftHost::now_ms() {
 }
 
 bool RaftHost::is_leader() const {
-  return node_->role() == raft::Role::kLeader;
+  return node_ && node_->role() == raft::Role::kLeader;
 }
 
 void RaftHost::on_tick() {
@@ -278,6 +313,7 @@ void RaftHost::on_tick() {
 }
 
 bool RaftHost::before_sleep() {
+  if (!node_) return false;
   // Two rounds: the sync of what the loop gathered, then the apply it commits. Completions may
   // propose again at once (a client's parked commands) and set the flag anew; those wait for
   // the next turn, after the loop has served its other sockets, rather than looping here.
@@ -289,6 +325,7 @@ bool RaftHost::before_sleep() {
 }
 
 bool RaftHost::lone_voter() const {
+  if (!node_) return false;
   const raft::ConfState& conf = node_->conf();
   return conf.voters.size() == 1 && conf.voters.front() == config_.id;
 }
@@ -298,7 +335,7 @@ bool RaftHost::syncs_before_sleep() const {
 }
 
 void RaftHost::schedule_ready() {
-  if (stopped_) return;
+  if (stopped_ || !node_) return;
   // A lone voter syncs on the loop (see submit_persist), so its batch is whatever the loop
   // gathered before the sync: wait until the loop has drained the input it has (Redis's
   // beforeSleep) instead of syncing after the handlers queued so far. 3x fewer syncs per
@@ -663,6 +700,10 @@ void RaftHost::adopt_members(const raft::ConfState& conf, const std::string& con
 }
 
 void RaftHost::checkpoint(Completion done) {
+  if (!node_) {
+    done(not_formed_error());
+    return;
+  }
   if (stopping_) {
     done("-ERR node is shutting down\r\n");
     return;
@@ -878,6 +919,10 @@ void RaftHost::propose(std::string entry, Completion done) {
 }
 
 void RaftHost::propose_entry(std::string entry, Completion done) {
+  if (!node_) {
+    done(not_formed_error());
+    return;
+  }
   if (stopping_) {
     done("-CLUSTERDOWN node is shutting down\r\n");
     return;
@@ -906,6 +951,10 @@ void RaftHost::propose_entry(std::string entry, Completion done) {
 void RaftHost::submit_write(const CommandSpec& spec, Args args, std::string entry,
                             Completion done) {
   (void)spec;
+  if (!node_) {
+    done(not_formed_error());
+    return;
+  }
   if (is_leader() || stopping_) {  // propose_entry refuses once stopping
     propose_entry(std::move(entry), std::move(done));
     return;
@@ -935,6 +984,7 @@ void RaftHost::submit_write(const CommandSpec& spec, Args args, std::string entr
 }
 
 void RaftHost::on_message(const raft::Message& m) {
+  if (!node_) return;
   if (m.type == raft::MessageType::kAppend) {
     // Entries are checked before the core sees them: one this node could not apply is refused
     // before it is durable or acknowledged, never found at apply time (where the only choice
@@ -986,7 +1036,7 @@ void RaftHost::on_forward(raft::NodeId from, std::uint64_t request_id,
     return;
   }
   if (!is_leader()) {
-    reply("-CLUSTERDOWN not the leader any more\r\n");
+    reply(node_ ? "-CLUSTERDOWN not the leader any more\r\n" : not_formed_error());
     return;
   }
   std::string entry;
@@ -1008,7 +1058,7 @@ void RaftHost::on_forward_reply(std::uint64_t request_id, std::string reply) {
 }
 
 void RaftHost::on_peer_state(raft::NodeId node, bool connected) {
-  if (connected) return;
+  if (connected || !node_) return;
   node_->report_unreachable(node);
   // Commands in flight to a leader we lost: they may or may not have been proposed.
   std::vector<PendingForward> lost;
@@ -1027,10 +1077,14 @@ void RaftHost::on_peer_state(raft::NodeId node, bool connected) {
 }
 
 bool RaftHost::reads_need_confirmation() const {
-  return config_.linearizable_reads && !local_reads_linearizable_;
+  return !node_ || (config_.linearizable_reads && !local_reads_linearizable_);
 }
 
 void RaftHost::submit_read(ReadFn run, Completion done) {
+  if (!node_) {
+    done(not_formed_error());
+    return;
+  }
   if (stopping_) {
     done("-CLUSTERDOWN node is shutting down\r\n");
     return;
@@ -1041,7 +1095,10 @@ void RaftHost::submit_read(ReadFn run, Completion done) {
 }
 
 void RaftHost::shutdown(std::function<void()> done) {
-  if (stopped_) {
+  if (stopped_ || !node_) {
+    stopped_ = true;
+    stopping_ = true;
+    transport_->stop();
     done();
     return;
   }
@@ -1070,6 +1127,16 @@ void RaftHost::shutdown(std::function<void()> done) {
 }
 
 void RaftHost::info(std::string& out) const {
+  if (!node_) {
+    fmt::format_to(std::back_inserter(out),
+                   "# Raft\r\n"
+                   "raft_node_id:{}\r\n"
+                   "raft_cluster_id:{:016x}\r\n"
+                   "raft_role:none\r\n"
+                   "raft_state:{}\r\n",
+                   config_.id, membership_->cluster_id(), membership_->not_formed_reason());
+    return;
+  }
   const raft::Status st = node_->status();
   const char* role = role_name(st.role);
   if (std::binary_search(st.conf.learners.begin(), st.conf.learners.end(), config_.id)) {
@@ -1100,7 +1167,7 @@ void RaftHost::info(std::string& out) const {
                  "raft_snapshots_installed:{}\r\n"
                  "raft_last_snapshot:{}\r\n"
                  "raft_log_writes:{}\r\n",
-                 config_.id, config_.cluster_id, role, st.hard_state.term, st.leader,
+                 config_.id, membership_->cluster_id(), role, st.hard_state.term, st.leader,
                  leader_client_addr(), st.hard_state.commit, applied_, st.last_index,
                  newest_snapshot_index(), dir_.log().first_index(),
                  st.conf.voters.size() + st.conf.learners.size(), st.conf.voters.size(),

@@ -47,27 +47,28 @@ class IncomingSnapshot;
 
 namespace raftd {
 
+class Membership;
 class StateMachine;
 
 struct ClusterConfig {
   raft::NodeId id = raft::kNoNode;
   std::string host;        ///< this node's client host; peers listen on the same host
   std::uint16_t port = 0;  ///< this node's client port; peers use port + 1
-  /// Every initial member, this node included: node id -> client address "host:port".
+  /// The member list it was started with (-e), this node included: node id -> client address
+  /// "host:port". It forms a new cluster with exactly these nodes; a formed node finds its
+  /// members in its own data (the founding record, the log and snapshots).
   std::map<raft::NodeId, std::string> members;
-  std::uint64_t cluster_id = 0;
   int tick_ms = 100;
   int election_ticks = 10;
   bool forward_writes = true;                ///< false: a follower answers writes with -MOVED
   bool linearizable_reads = true;            ///< false: reads are served from local state at once
   int request_timeout_ms = 10000;            ///< a write or read not answered by then gets -TIMEOUT
   std::uint64_t snapshot_interval = 100000;  ///< applied entries between snapshots; 0: never
-  std::string secret;                        ///< shared secret for peer handshakes (empty: none)
+  /// The cluster secret peers prove in handshakes (--peer-secret); empty: the one generated when
+  /// the cluster was formed (DIR/SECRET).
+  std::string secret;
 };
 
-/// Cluster id of a cluster whose initial members are `ids`: every bootstrapping node computes
-/// the same value from the same ensemble, without talking to the others.
-std::uint64_t cluster_id_for(const std::vector<raft::NodeId>& ids);
 /// Node id derived from a client address when -i is not given (never kNoNode).
 raft::NodeId node_id_for(const std::string& address);
 
@@ -131,6 +132,12 @@ class RaftHost final : public Proposer {
     std::int64_t deadline_ms = 0;
   };
 
+  /// Creates the Raft core and starts it: at start for a formed node, else once formed.
+  std::optional<std::string> start_node();
+  void on_formed();
+  /// The -CLUSTERDOWN reply while the node is not a formed member.
+  std::string not_formed_error() const;
+  std::uint64_t random(std::uint64_t n);
   void on_tick();
   /// Loads the current snapshot (if any) into the state machine at start.
   std::optional<std::string> load_snapshot_at_start();
@@ -192,7 +199,8 @@ class RaftHost final : public Proposer {
   ClusterConfig config_;
   storage::DataDir& dir_;
   StateMachine& state_machine_;
-  std::unique_ptr<raft::Node> node_;
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<raft::Node> node_;  ///< null until the node is a formed member
   std::unique_ptr<peer::Transport> transport_;
   boost::asio::steady_timer tick_timer_;
   std::uint64_t rng_state_;

@@ -5,6 +5,7 @@ set -euo pipefail
 PKGS=(
   cmake ninja-build g++ pkg-config git ca-certificates
   libboost-dev libboost-program-options-dev libfmt-dev librocksdb-dev catch2
+  libssl-dev                               # libcrypto: peer authentication and encryption
   redis-server redis-tools                 # redis-cli / redis-benchmark for tests, redis-server for benchmarks
   clang clang-format libclang-rt-14-dev    # libFuzzer target and the format check
   iproute2 iptables procps python3         # fault tests: packet-level partitions, process control

@@ -3,6 +3,7 @@
 #include <limits>
 #include <utility>
 
+#include "server/peer/crypto.h"
 #include "storage/crc32c.h"
 
 namespace raftd::peer {
@@ -111,13 +112,51 @@ void put_message(std::string& out, const raft::Message& m) {
   if (mask & kSnapData) put_bytes(out, m.snapshot_data);
 }
 
-void put_payload(std::string& out, const Handshake& h) {
-  put_varint(out, h.cluster_id);
-  put_varint(out, h.node_id);
-  put_bytes(out, h.client_addr);
+void put_payload(std::string& out, const Challenge& c) {
+  put_varint(out, c.protocol_version);
+  put_bytes(out, c.nonce);
+}
+
+void put_identity(std::string& out, const PeerIdentity& id) {
+  put_varint(out, id.cluster_id);
+  put_varint(out, id.node_id);
+  put_varint(out, id.dir_id);
+  put_bytes(out, id.client_addr);
+  put_varint(out, id.ensemble);
+  put_bytes(out, id.formation_key);
+}
+
+void put_payload(std::string& out, const Hello& h) {
   put_varint(out, h.protocol_version);
   put_bytes(out, h.nonce);
-  put_bytes(out, h.auth_proof);
+  put_identity(out, h.id);
+  put_bytes(out, h.proof);
+}
+
+void put_formation(std::string& out, const FormationRecord& r) {
+  put_varint(out, r.cluster_id);
+  put_varint(out, r.founder);
+  put_bytes(out, r.founder_key);
+  put_varint(out, r.members.size());
+  for (const FoundingMember& m : r.members) {
+    put_varint(out, m.node_id);
+    put_bytes(out, m.client_addr);
+    put_varint(out, m.dir_id);
+    put_bytes(out, m.formation_key);
+    put_bytes(out, m.sealed_secret);
+  }
+}
+
+void put_payload(std::string& out, const Welcome& w) {
+  put_identity(out, w.id);
+  put_bytes(out, w.proof);
+  out.push_back(static_cast<char>((w.has_formation ? 1 : 0) | (w.admitted ? 2 : 0)));
+  if (w.has_formation) put_formation(out, w.formation);
+}
+
+void put_payload(std::string& out, const Refusal& r) {
+  out.push_back(static_cast<char>(r.reason));
+  put_bytes(out, r.text);
 }
 
 void put_payload(std::string& out, const raft::Message& m) {
@@ -233,20 +272,76 @@ class Cursor {
   std::string error_;
 };
 
-bool get_payload(Cursor& c, Handshake& h) {
-  std::uint64_t version = 0;
-  if (!c.varint(&h.cluster_id, "handshake.cluster_id") ||
-      !c.varint(&h.node_id, "handshake.node_id") ||
-      !c.bytes(&h.client_addr, kMaxAddressBytes, "handshake.client_addr") ||
-      !c.varint(&version, "handshake.protocol_version")) {
+bool get_u32(Cursor& c, std::uint32_t* v, const char* field) {
+  std::uint64_t wide = 0;
+  if (!c.varint(&wide, field)) return false;
+  if (wide > std::numeric_limits<std::uint32_t>::max()) return c.fail(field, "out of range");
+  *v = static_cast<std::uint32_t>(wide);
+  return true;
+}
+
+bool get_payload(Cursor& c, Challenge& ch) {
+  return get_u32(c, &ch.protocol_version, "challenge.protocol_version") &&
+         c.bytes(&ch.nonce, kMaxNonceBytes, "challenge.nonce") && c.finish();
+}
+
+bool get_identity(Cursor& c, PeerIdentity& id) {
+  return c.varint(&id.cluster_id, "identity.cluster_id") &&
+         c.varint(&id.node_id, "identity.node_id") && c.varint(&id.dir_id, "identity.dir_id") &&
+         c.bytes(&id.client_addr, kMaxAddressBytes, "identity.client_addr") &&
+         c.varint(&id.ensemble, "identity.ensemble") &&
+         c.bytes(&id.formation_key, kMaxKeyBytes, "identity.formation_key");
+}
+
+bool get_payload(Cursor& c, Hello& h) {
+  return get_u32(c, &h.protocol_version, "hello.protocol_version") &&
+         c.bytes(&h.nonce, kMaxNonceBytes, "hello.nonce") && get_identity(c, h.id) &&
+         c.bytes(&h.proof, kMaxAuthProofBytes, "hello.proof") && c.finish();
+}
+
+bool get_formation(Cursor& c, FormationRecord& r) {
+  std::uint64_t n = 0;
+  if (!c.varint(&r.cluster_id, "formation.cluster_id") ||
+      !c.varint(&r.founder, "formation.founder") ||
+      !c.bytes(&r.founder_key, kMaxKeyBytes, "formation.founder_key") ||
+      !c.count(&n, "formation.members")) {
     return false;
   }
-  if (version > std::numeric_limits<std::uint32_t>::max()) {
-    return c.fail("handshake.protocol_version", "out of range");
+  if (n > kMaxFoundingMembers) return c.fail("formation.members", "too many");
+  r.members.resize(static_cast<std::size_t>(n));
+  for (FoundingMember& m : r.members) {
+    if (!c.varint(&m.node_id, "member.node_id") ||
+        !c.bytes(&m.client_addr, kMaxAddressBytes, "member.client_addr") ||
+        !c.varint(&m.dir_id, "member.dir_id") ||
+        !c.bytes(&m.formation_key, kMaxKeyBytes, "member.formation_key") ||
+        !c.bytes(&m.sealed_secret, 4 * kMaxKeyBytes, "member.sealed_secret")) {
+      return false;
+    }
   }
-  h.protocol_version = static_cast<std::uint32_t>(version);
-  return c.bytes(&h.nonce, kMaxNonceBytes, "handshake.nonce") &&
-         c.bytes(&h.auth_proof, kMaxAuthProofBytes, "handshake.auth_proof") && c.finish();
+  return true;
+}
+
+bool get_payload(Cursor& c, Welcome& w) {
+  std::uint8_t flag = 0;
+  if (!get_identity(c, w.id) || !c.bytes(&w.proof, kMaxAuthProofBytes, "welcome.proof") ||
+      !c.u8(&flag, "welcome.flags")) {
+    return false;
+  }
+  if (flag > 3) return c.fail("welcome.flags", "unknown flag bits");
+  w.has_formation = (flag & 1) != 0;
+  w.admitted = (flag & 2) != 0;
+  if (w.has_formation && !get_formation(c, w.formation)) return false;
+  return c.finish();
+}
+
+bool get_payload(Cursor& c, Refusal& r) {
+  std::uint8_t reason = 0;
+  if (!c.u8(&reason, "refusal.reason")) return false;
+  if (reason < 1 || reason > static_cast<std::uint8_t>(RefusalReason::kBusy)) {
+    return c.fail("refusal.reason", "unknown reason");
+  }
+  r.reason = static_cast<RefusalReason>(reason);
+  return c.bytes(&r.text, kMaxRefusalTextBytes, "refusal.text") && c.finish();
 }
 
 bool get_payload(Cursor& c, raft::Message& m) {
@@ -358,10 +453,36 @@ DecodeResult error_result(DecodeError e, std::string detail) {
 
 }  // namespace
 
+const char* to_string(RefusalReason r) {
+  switch (r) {
+    case RefusalReason::kAuthentication:
+      return "authentication";
+    case RefusalReason::kNotMember:
+      return "not a member";
+    case RefusalReason::kLostData:
+      return "lost data directory";
+    case RefusalReason::kOtherCluster:
+      return "another cluster";
+    case RefusalReason::kEnsemble:
+      return "another member list";
+    case RefusalReason::kProtocol:
+      return "protocol";
+    case RefusalReason::kBusy:
+      return "busy";
+  }
+  return "unknown";
+}
+
 const char* to_string(FrameType t) {
   switch (t) {
-    case FrameType::kHandshake:
-      return "handshake";
+    case FrameType::kChallenge:
+      return "challenge";
+    case FrameType::kHello:
+      return "hello";
+    case FrameType::kWelcome:
+      return "welcome";
+    case FrameType::kRefusal:
+      return "refusal";
     case FrameType::kRaft:
       return "raft";
     case FrameType::kForward:
@@ -427,8 +548,17 @@ bool get_varint(std::string_view in, std::size_t* pos, std::uint64_t* v) {
   return false;
 }
 
-std::size_t append_frame(std::string& out, const Handshake& h) {
-  return append_typed(out, FrameType::kHandshake, h);
+std::size_t append_frame(std::string& out, const Challenge& c) {
+  return append_typed(out, FrameType::kChallenge, c);
+}
+std::size_t append_frame(std::string& out, const Hello& h) {
+  return append_typed(out, FrameType::kHello, h);
+}
+std::size_t append_frame(std::string& out, const Welcome& w) {
+  return append_typed(out, FrameType::kWelcome, w);
+}
+std::size_t append_frame(std::string& out, const Refusal& r) {
+  return append_typed(out, FrameType::kRefusal, r);
 }
 std::size_t append_frame(std::string& out, const raft::Message& m) {
   return append_typed(out, FrameType::kRaft, m);
@@ -465,8 +595,17 @@ DecodeResult decode_payload(FrameType type, std::string_view payload, Frame& out
   Cursor c(payload);
   bool ok = false;
   switch (type) {
-    case FrameType::kHandshake:
-      ok = decode_into<Handshake>(c, out);
+    case FrameType::kChallenge:
+      ok = decode_into<Challenge>(c, out);
+      break;
+    case FrameType::kHello:
+      ok = decode_into<Hello>(c, out);
+      break;
+    case FrameType::kWelcome:
+      ok = decode_into<Welcome>(c, out);
+      break;
+    case FrameType::kRefusal:
+      ok = decode_into<Refusal>(c, out);
       break;
     case FrameType::kRaft:
       ok = decode_into<raft::Message>(c, out);
@@ -516,6 +655,74 @@ DecodeResult decode_frame(std::string_view buf, Frame& out, std::size_t max_fram
   return r;
 }
 
+std::string encode_formation(const FormationRecord& r) {
+  std::string out;
+  put_formation(out, r);
+  return out;
+}
+
+std::optional<FormationRecord> decode_formation(std::string_view bytes) {
+  Cursor c(bytes);
+  FormationRecord r;
+  if (!get_formation(c, r) || !c.finish()) return std::nullopt;
+  return r;
+}
+
+std::size_t seal_frames(FrameCipher& cipher, std::string_view plain, std::string& out) {
+  std::size_t frames = 0;
+  out.reserve(out.size() + plain.size() + plain.size() / 8 + 64);
+  while (plain.size() >= kFrameOverheadBytes) {
+    const std::uint32_t body = get_u32_be(plain.data());
+    const std::size_t payload = body - 6;
+    const std::size_t start = out.size();
+    put_u32_be(out, static_cast<std::uint32_t>(body - 4 + kTagBytes));
+    out.append(plain.data() + kFrameHeaderBytes, 2);  // version, type
+    out.resize(start + kSealedOverheadBytes + payload);
+    char* dst = out.data() + start;
+    cipher.seal(std::string_view(dst, 6), plain.data() + 6, payload, dst + 6, dst + 6 + payload);
+    plain.remove_prefix(kFrameHeaderBytes + body);
+    ++frames;
+  }
+  return frames;
+}
+
+FrameReader::FrameReader(std::size_t max_frame_bytes) : max_frame_bytes_(max_frame_bytes) {}
+FrameReader::~FrameReader() = default;
+
+void FrameReader::set_cipher(std::unique_ptr<FrameCipher> cipher) {
+  cipher_ = std::move(cipher);
+}
+
+DecodeResult FrameReader::next_sealed(Frame& out) {
+  const std::string_view buf = std::string_view(buf_).substr(pos_);
+  if (buf.size() < kFrameHeaderBytes) return DecodeResult{};
+  const std::uint32_t body = get_u32_be(buf.data());
+  if (body < kSealedOverheadBytes - kFrameHeaderBytes) {
+    return error_result(DecodeError::kBadLength, "body length " + std::to_string(body));
+  }
+  if (body > max_frame_bytes_) {
+    return error_result(DecodeError::kOversized, "body length " + std::to_string(body) +
+                                                     " exceeds the maximum " +
+                                                     std::to_string(max_frame_bytes_));
+  }
+  if (buf.size() - kFrameHeaderBytes < body) return DecodeResult{};
+  char* frame = buf_.data() + pos_;
+  const std::size_t payload = body - 2 - kTagBytes;
+  if (!cipher_->open(std::string_view(frame, 6), frame + 6, payload, frame + 6 + payload)) {
+    return error_result(DecodeError::kBadChecksum,
+                        "the frame's authentication tag does not verify (forged, altered, "
+                        "replayed or out of order)");
+  }
+  const auto version = static_cast<std::uint8_t>(frame[4]);
+  if (version != kFormatVersion) {
+    return error_result(DecodeError::kBadVersion, "version " + std::to_string(version));
+  }
+  DecodeResult r =
+      decode_payload(static_cast<FrameType>(frame[5]), std::string_view(frame + 6, payload), out);
+  if (r.status == DecodeStatus::kOk) r.consumed = kFrameHeaderBytes + body;
+  return r;
+}
+
 void FrameReader::feed(std::string_view bytes) {
   if (failed_) return;
   if (pos_ > 0) {
@@ -528,7 +735,9 @@ void FrameReader::feed(std::string_view bytes) {
 
 DecodeStatus FrameReader::next(Frame& out) {
   if (failed_) return DecodeStatus::kError;
-  DecodeResult r = decode_frame(std::string_view(buf_).substr(pos_), out, max_frame_bytes_);
+  DecodeResult r = cipher_
+                       ? next_sealed(out)
+                       : decode_frame(std::string_view(buf_).substr(pos_), out, max_frame_bytes_);
   switch (r.status) {
     case DecodeStatus::kOk:
       pos_ += r.consumed;

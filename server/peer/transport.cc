@@ -16,7 +16,7 @@
 #include <random>
 #include <utility>  // before boost/asio: Boost 1.74 + g++ 12 (asio/awaitable.hpp)
 
-#include "server/peer/auth.h"
+#include "server/peer/crypto.h"
 
 namespace raftd::peer {
 
@@ -30,7 +30,6 @@ namespace {
 constexpr std::size_t kReadChunk = 64 * 1024;
 // Buffers that grew for a snapshot chunk are released once drained rather than kept per peer.
 constexpr std::size_t kKeepCapacity = 1u << 20;
-constexpr std::size_t kNonceBytes = 16;
 
 void release_if_large(std::string& s) {
   if (s.empty() && s.capacity() > kKeepCapacity) std::string().swap(s);
@@ -59,6 +58,7 @@ struct Connection {
         deadline(io),
         reader(max_frame),
         rbuf(new char[kReadChunk]) {}
+  ~Connection();
 
   void close() {
     if (closed) return;
@@ -80,15 +80,21 @@ struct Connection {
   std::string remote = "?";  // "ip:port", for logs
 
   bool closed = false;
-  bool established = false;           // handshake accepted
-  raft::NodeId node = raft::kNoNode;  // outbound: whom we dialed; inbound: learned in handshake
-  std::string nonce;                  // inbound: the challenge we sent
+  bool established = false;             // both proofs held, both sides admitted: frames flow
+  bool hello_sent = false;              // outbound: our Hello answered the Challenge
+  raft::NodeId node = raft::kNoNode;    // outbound: whom we dialed; inbound: learned in handshake
+  std::string challenge_nonce;          // the acceptor's (inbound: ours; outbound: received)
+  std::string hello_nonce;              // the dialer's
+  std::unique_ptr<FrameCipher> cipher;  // outbound, once established: seals what we send
 
-  std::string prefix;  // our handshake, written in front of the first batch
-  std::string wbuf;    // the batch in flight
+  std::string control;             // handshake frames waiting to be written
+  bool close_after_write = false;  // a Refusal or a parting Welcome: close once it is out
+  std::string wbuf;                // the write in flight
   std::uint64_t wframes = 0;
   bool writing = false;
 };
+
+Connection::~Connection() = default;
 
 /// A peer we dial: its outbound connection (if any) and its send queue, which survives
 /// reconnections.
@@ -235,8 +241,28 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
     return true;
   }
 
-  void set_cluster_id(std::uint64_t id) { opts_.cluster_id = id; }
-  std::uint64_t cluster_id() const { return opts_.cluster_id; }
+  void set_identity(PeerIdentity identity, std::string secret) {
+    opts_.identity = std::move(identity);
+    opts_.secret = std::move(secret);
+    // Everything now is authenticated with the new secret, or not at all.
+    for (auto& [id, c] : inbound_) c->close();
+    inbound_.clear();
+    for (auto& [id, peer] : peers_) {
+      const bool was_connected = peer->connected;
+      peer->retry.cancel();
+      if (peer->conn) {
+        if (peer->conn->writing) peer->counters.frames_lost += peer->conn->wframes;
+        peer->conn->close();
+      }
+      peer->conn.reset();
+      peer->connected = false;
+      peer->backoff = opts_.backoff_initial;
+      peer->failures_in_row = 0;
+      dial(peer);
+      if (was_connected && cbs_.on_peer_state) cbs_.on_peer_state(id, false);
+    }
+  }
+  const PeerIdentity& identity() const { return opts_.identity; }
 
   bool connected(raft::NodeId node) const {
     auto it = peers_.find(node);
@@ -315,7 +341,21 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   }
 
   void on_accepted(tcp::socket socket) {
-    if (inbound_.size() >= opts_.max_inbound) {
+    // Connections that have not proven themselves get a few slots, and a new one takes the
+    // oldest one's: strangers that open connections and say nothing cannot lock members out.
+    std::size_t pending = 0;
+    std::shared_ptr<Connection> oldest;
+    for (const auto& [id, c] : inbound_) {
+      if (c->established) continue;
+      ++pending;
+      if (!oldest) oldest = c;  // inbound_ is ordered by connection id: the first is the oldest
+    }
+    if (pending >= opts_.max_pending_handshakes && oldest) {
+      ++tstats_.handshakes_evicted;
+      close_inbound(oldest, LogLevel::kDebug,
+                    "closed for a newer connection (handshake slots full)");
+    }
+    if (inbound_.size() >= opts_.max_inbound + opts_.max_pending_handshakes) {
       log(LogLevel::kWarn,
           fmt::format("refusing a peer connection: {} inbound connections open", inbound_.size()));
       error_code ec;
@@ -323,31 +363,16 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
       return;
     }
     auto conn = std::make_shared<Connection>(io_, Connection::Dir::kInbound, next_conn_id_++,
-                                             opts_.max_frame_bytes);
+                                             kMaxUnauthenticatedFrameBytes);
     conn->socket = std::move(socket);
     configure_socket(*conn);
     inbound_.emplace(conn->id, conn);
     ++tstats_.inbound_accepted;
 
-    // We speak first: our handshake carries the challenge the dialer must answer.
-    conn->nonce = make_nonce();
-    Handshake hello = our_handshake();
-    hello.nonce = conn->nonce;
-    if (!opts_.secret.empty()) {
-      hello.auth_proof = handshake_proof(opts_.secret, ProofRole::kAcceptor, opts_.cluster_id,
-                                         opts_.self_id, raft::kNoNode, conn->nonce);
-    }
-    append_frame(conn->prefix, hello);
-    asio::async_write(conn->socket, asio::buffer(conn->prefix),
-                      [self = shared_from_this(), conn](error_code ec, std::size_t) {
-                        if (!self->alive(conn)) return;
-                        if (ec) {
-                          self->close_inbound(conn, LogLevel::kDebug,
-                                              "sending handshake: " + describe(ec));
-                          return;
-                        }
-                        conn->prefix.clear();
-                      });
+    // We speak first, and say nothing but a fresh nonce the dialer's proof must cover.
+    conn->challenge_nonce = random_bytes(kHandshakeNonceBytes);
+    append_frame(conn->control, Challenge{kProtocolVersion, conn->challenge_nonce});
+    write_control(conn);
     arm_deadline(conn);
     read_next(conn);
   }
@@ -356,7 +381,7 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
 
   void dial(const std::shared_ptr<OutPeer>& peer) {
     auto conn = std::make_shared<Connection>(io_, Connection::Dir::kOutbound, next_conn_id_++,
-                                             opts_.max_frame_bytes);
+                                             kMaxWelcomeFrameBytes);
     conn->node = peer->id;
     conn->remote = fmt::format("{}:{}", peer->host, peer->port);
     peer->conn = conn;
@@ -512,18 +537,6 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
     }
   }
 
-  void reject_handshake(const std::shared_ptr<Connection>& conn, const std::string& why) {
-    ++tstats_.handshakes_rejected;
-    if (conn->dir == Connection::Dir::kOutbound) {
-      outbound_failed(conn, "handshake rejected: " + why, LogLevel::kWarn);
-      return;
-    }
-    // A misconfigured peer redials every few seconds: say so loudly, then ever more rarely.
-    const std::uint64_t n = ++inbound_rejects_;
-    close_inbound(conn, (n & (n - 1)) == 0 ? LogLevel::kWarn : LogLevel::kDebug,
-                  fmt::format("handshake rejected: {} (rejection #{})", why, n));
-  }
-
   // --- Reading -------------------------------------------------------------------------------
 
   void read_next(const std::shared_ptr<Connection>& conn) {
@@ -567,19 +580,24 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
             conn, fmt::format("unexpected {} frame from the accepting side", frame_name(frame)));
         return;
       }
-      if (auto* h = std::get_if<Handshake>(&frame)) {
-        outbound_handshake(conn, *h);
+      if (auto* c = std::get_if<Challenge>(&frame); c != nullptr && !conn->hello_sent) {
+        on_challenge(conn, *c);
+      } else if (auto* w = std::get_if<Welcome>(&frame); w != nullptr && conn->hello_sent) {
+        on_welcome(conn, *w);
+      } else if (auto* r = std::get_if<Refusal>(&frame); r != nullptr && conn->hello_sent) {
+        on_refusal(conn, *r);
       } else {
-        protocol_error(conn, fmt::format("expected a handshake, got {}", frame_name(frame)));
+        protocol_error(conn,
+                       fmt::format("unexpected {} frame in the handshake", frame_name(frame)));
       }
       return;
     }
 
     if (!conn->established) {
-      if (auto* h = std::get_if<Handshake>(&frame)) {
-        inbound_handshake(conn, *h);
+      if (auto* h = std::get_if<Hello>(&frame); h != nullptr && !conn->close_after_write) {
+        on_hello(conn, *h);
       } else {
-        protocol_error(conn, fmt::format("expected a handshake, got {}", frame_name(frame)));
+        protocol_error(conn, fmt::format("expected a hello, got {}", frame_name(frame)));
       }
       return;
     }
@@ -610,114 +628,188 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
         if (cbs_.on_forward_reply) cbs_.on_forward_reply(r.request_id, std::move(r.reply));
         return;
       }
-      case FrameType::kHandshake:
-        protocol_error(conn, "second handshake");
+      default:
+        protocol_error(conn,
+                       fmt::format("unexpected {} frame after the handshake", frame_name(frame)));
         return;
     }
   }
 
-  /// Why `h` is unacceptable, or nullopt. `expected` is the node we dialed (0 on inbound).
-  std::optional<std::string> handshake_problem(const Handshake& h, raft::NodeId expected) const {
+  // --- The acceptor's side -------------------------------------------------------------------
+
+  void on_hello(const std::shared_ptr<Connection>& conn, const Hello& h) {
     if (h.protocol_version != kProtocolVersion) {
-      return fmt::format("protocol version {} (we speak {})", h.protocol_version, kProtocolVersion);
+      refuse(conn, RefusalReason::kProtocol,
+             fmt::format("protocol version {} (this node speaks {})", h.protocol_version,
+                         kProtocolVersion));
+      return;
     }
-    // A node that does not know its cluster yet (0) is let in: it learns the id from the
-    // leader; two different known ids mean two clusters sharing addresses.
-    if (opts_.cluster_id != 0 && h.cluster_id != 0 && h.cluster_id != opts_.cluster_id) {
-      return fmt::format("cluster id mismatch: peer {} is in cluster {:#x}, we are in {:#x}",
-                         h.node_id, h.cluster_id, opts_.cluster_id);
+    if (h.nonce.size() != kHandshakeNonceBytes || h.id.node_id == raft::kNoNode ||
+        h.id.node_id == opts_.self_id) {
+      refuse(conn, RefusalReason::kProtocol, "malformed hello");
+      return;
     }
-    if (h.node_id == raft::kNoNode) return std::string("peer announced node id 0");
-    if (expected != raft::kNoNode && h.node_id != expected) {
-      return fmt::format("dialed node {} but node {} answered", expected, h.node_id);
+    bool authenticated = false;
+    if (!opts_.secret.empty() && !h.proof.empty()) {
+      authenticated =
+          constant_time_equal(h.proof, hello_proof(opts_.secret, conn->challenge_nonce, h));
+      if (!authenticated) {
+        refuse(conn, RefusalReason::kAuthentication, "wrong proof of the cluster secret",
+               fmt::format("a connection claiming node {} sent a wrong proof of the cluster "
+                           "secret",
+                           h.id.node_id));
+        return;
+      }
     }
-    if (h.node_id == opts_.self_id) {
-      return fmt::format("peer announced our own node id {}", h.node_id);
+    Admission a = cbs_.admit_inbound ? cbs_.admit_inbound(h.id, authenticated)
+                  : authenticated    ? Admission::accept()
+                                     : Admission::refuse(RefusalReason::kAuthentication,
+                                                         "authentication required");
+    if (a.verdict == Admission::Verdict::kAccept && !authenticated) {
+      a = Admission::refuse(RefusalReason::kAuthentication, "authentication required");
     }
-    return std::nullopt;
+    if (a.verdict == Admission::Verdict::kRefuse) {
+      refuse(conn, a.reason, a.text,
+             fmt::format("refused node {} ({}): {}", h.id.node_id, conn->remote, a.text));
+      return;
+    }
+    conn->hello_nonce = h.nonce;
+    Welcome w;
+    w.id = opts_.identity;
+    if (a.formation) {
+      w.has_formation = true;
+      w.formation = std::move(*a.formation);
+    }
+    w.admitted = a.verdict == Admission::Verdict::kAccept;
+    if (!opts_.secret.empty()) {
+      w.proof = welcome_proof(opts_.secret, conn->challenge_nonce, conn->hello_nonce, w);
+    }
+    append_frame(conn->control, w);
+    if (a.verdict == Admission::Verdict::kTell) {
+      conn->close_after_write = true;
+      write_control(conn);
+      return;
+    }
+    // Admitted: from the next frame on, everything the dialer sends is sealed.
+    conn->established = true;
+    conn->node = h.id.node_id;
+    conn->deadline.cancel();
+    conn->reader.set_cipher(std::make_unique<FrameCipher>(
+        session_key(opts_.secret, conn->challenge_nonce, conn->hello_nonce)));
+    conn->reader.set_max_frame_bytes(opts_.max_frame_bytes);
+    write_control(conn);
+    // The peer dials one connection to us at a time: an older one from the same node is dead
+    // (it redialled after losing it), even if no FIN reached us. Only an authenticated
+    // connection gets here, so nobody else can push a member's connection out.
+    std::vector<std::shared_ptr<Connection>> stale;
+    for (const auto& [id, other] : inbound_) {
+      if (other != conn && other->established && other->node == h.id.node_id) {
+        stale.push_back(other);
+      }
+    }
+    for (const auto& other : stale) {
+      close_inbound(other, LogLevel::kInfo, "replaced by a newer connection");
+    }
+    std::size_t established = 0;
+    for (const auto& [id, other] : inbound_) established += other->established;
+    if (established > opts_.max_inbound) {
+      close_inbound(conn, LogLevel::kWarn, "too many authenticated inbound connections");
+      return;
+    }
+    recv_[h.id.node_id].client_addr = h.id.client_addr;
+    log(LogLevel::kInfo,
+        fmt::format("accepted connection from peer {} ({})", h.id.node_id, conn->remote));
   }
 
-  void outbound_handshake(const std::shared_ptr<Connection>& conn, const Handshake& h) {
-    if (auto problem = handshake_problem(h, conn->node)) {
-      reject_handshake(conn, *problem);
+  /// Answers with a Refusal and closes once it is written. `told` goes to the peer, `logged`
+  /// (if set) to our log; a misconfigured or hostile peer redials every few seconds, so the log
+  /// gets the first and then ever rarer ones.
+  void refuse(const std::shared_ptr<Connection>& conn, RefusalReason reason,
+              const std::string& told, const std::string& logged = {}) {
+    ++tstats_.handshakes_rejected;
+    const std::uint64_t n = ++inbound_rejects_;
+    log((n & (n - 1)) == 0 ? LogLevel::kWarn : LogLevel::kDebug,
+        fmt::format("handshake refused: {} (refusal #{})", logged.empty() ? told : logged, n));
+    append_frame(conn->control, Refusal{reason, told.substr(0, kMaxRefusalTextBytes)});
+    conn->close_after_write = true;
+    write_control(conn);
+  }
+
+  // --- The dialer's side ---------------------------------------------------------------------
+
+  void on_challenge(const std::shared_ptr<Connection>& conn, const Challenge& c) {
+    if (c.protocol_version != kProtocolVersion || c.nonce.size() != kHandshakeNonceBytes) {
+      outbound_failed(conn,
+                      fmt::format("the peer speaks protocol version {} (this node speaks {})",
+                                  c.protocol_version, kProtocolVersion),
+                      LogLevel::kWarn);
       return;
     }
-    // Both sides must hold the same secret (or none). Checked here too so that a mismatch
-    // keeps us from connecting at all, rather than connecting and being dropped each time.
-    if (opts_.secret.empty() != h.auth_proof.empty()) {
-      reject_handshake(conn,
-                       opts_.secret.empty()
-                           ? fmt::format("peer {} requires a shared secret", h.node_id)
-                           : fmt::format("peer {} has no shared secret configured", h.node_id));
-      return;
-    }
-    if (!opts_.secret.empty() &&
-        !constant_time_equal(h.auth_proof,
-                             handshake_proof(opts_.secret, ProofRole::kAcceptor, h.cluster_id,
-                                             h.node_id, raft::kNoNode, h.nonce))) {
-      reject_handshake(conn,
-                       fmt::format("peer {} sent a wrong proof of the shared secret", h.node_id));
-      return;
-    }
+    conn->challenge_nonce = c.nonce;
+    conn->hello_nonce = random_bytes(kHandshakeNonceBytes);
+    Hello h;
+    h.nonce = conn->hello_nonce;
+    h.id = opts_.identity;
+    if (!opts_.secret.empty()) h.proof = hello_proof(opts_.secret, conn->challenge_nonce, h);
+    append_frame(conn->control, h);
+    conn->hello_sent = true;
+    write_control(conn);
+  }
+
+  void on_welcome(const std::shared_ptr<Connection>& conn, const Welcome& w) {
     auto it = peers_.find(conn->node);
     if (it == peers_.end() || it->second->conn != conn) {
       conn->close();
       return;
     }
     std::shared_ptr<OutPeer> peer = it->second;
-    conn->established = true;
-    conn->deadline.cancel();
-    peer->connected = true;
-    peer->backoff = opts_.backoff_initial;
-    peer->failures_in_row = 0;
-    peer->client_addr = h.client_addr;
-    ++peer->counters.connects;
-
-    Handshake ours = our_handshake();
-    if (!opts_.secret.empty()) {
-      ours.auth_proof = handshake_proof(opts_.secret, ProofRole::kDialer, opts_.cluster_id,
-                                        opts_.self_id, peer->id, h.nonce);
-    }
-    append_frame(conn->prefix, ours);
-    log(LogLevel::kInfo, fmt::format("connected to peer {} at {}", peer->id, conn->remote));
-    // Our handshake and everything queued while we were away leave together.
-    write_batch(peer);
-
-    if (cbs_.on_peer_state) cbs_.on_peer_state(peer->id, true);
-    if (!alive(conn)) return;
-    if (cbs_.on_hello) cbs_.on_hello(PeerHello{h.node_id, h.cluster_id, h.client_addr, false});
-  }
-
-  void inbound_handshake(const std::shared_ptr<Connection>& conn, const Handshake& h) {
-    if (auto problem = handshake_problem(h, raft::kNoNode)) {
-      reject_handshake(conn, *problem);
+    if (w.id.node_id != conn->node) {
+      outbound_failed(conn,
+                      fmt::format("dialed node {} but node {} answered", conn->node, w.id.node_id),
+                      LogLevel::kWarn);
       return;
     }
-    if (!opts_.secret.empty()) {
-      const std::string want = handshake_proof(opts_.secret, ProofRole::kDialer, h.cluster_id,
-                                               h.node_id, opts_.self_id, conn->nonce);
-      if (!constant_time_equal(want, h.auth_proof)) {
-        reject_handshake(conn, fmt::format("node {} {} proof of the shared secret", h.node_id,
-                                           h.auth_proof.empty() ? "sent no" : "sent a wrong"));
+    bool authenticated = false;
+    if (!opts_.secret.empty() && !w.proof.empty()) {
+      authenticated = constant_time_equal(
+          w.proof, welcome_proof(opts_.secret, conn->challenge_nonce, conn->hello_nonce, w));
+      if (!authenticated) {
+        outbound_failed(conn, "the peer sent a wrong proof of the cluster secret", LogLevel::kWarn);
         return;
       }
     }
+    Admission a = cbs_.admit_outbound ? cbs_.admit_outbound(conn->node, w, authenticated)
+                                      : Admission::accept();
+    if (!alive(conn) || peer->conn != conn) return;  // the host reconfigured us meanwhile
+    if (a.verdict != Admission::Verdict::kAccept || !authenticated || !w.admitted) {
+      outbound_failed(
+          conn,
+          a.text.empty() ? std::string("not admitted (no proof of the cluster secret)") : a.text,
+          LogLevel::kDebug);
+      return;
+    }
     conn->established = true;
-    conn->node = h.node_id;
     conn->deadline.cancel();
-    // The peer dials one connection to us at a time: an older one from the same node is dead
-    // (it redialled after losing it), even if no FIN reached us.
-    std::vector<std::shared_ptr<Connection>> stale;
-    for (const auto& [id, other] : inbound_) {
-      if (other != conn && other->established && other->node == h.node_id) stale.push_back(other);
-    }
-    for (const auto& other : stale) {
-      close_inbound(other, LogLevel::kInfo, "replaced by a newer connection");
-    }
-    recv_[h.node_id].client_addr = h.client_addr;
-    log(LogLevel::kInfo,
-        fmt::format("accepted connection from peer {} ({})", h.node_id, conn->remote));
-    if (cbs_.on_hello) cbs_.on_hello(PeerHello{h.node_id, h.cluster_id, h.client_addr, true});
+    conn->cipher = std::make_unique<FrameCipher>(
+        session_key(opts_.secret, conn->challenge_nonce, conn->hello_nonce));
+    peer->connected = true;
+    peer->backoff = opts_.backoff_initial;
+    peer->failures_in_row = 0;
+    peer->client_addr = w.id.client_addr;
+    ++peer->counters.connects;
+    log(LogLevel::kInfo, fmt::format("connected to peer {} at {}", peer->id, conn->remote));
+    // Everything queued while we were away leaves now (after our Hello, if still in flight).
+    write_batch(peer);
+    if (cbs_.on_peer_state) cbs_.on_peer_state(peer->id, true);
+  }
+
+  void on_refusal(const std::shared_ptr<Connection>& conn, const Refusal& r) {
+    const raft::NodeId node = conn->node;
+    ++tstats_.handshakes_rejected;
+    if (cbs_.on_refused) cbs_.on_refused(node, r);
+    if (!alive(conn)) return;
+    outbound_failed(conn, fmt::format("refused ({}): {}", to_string(r.reason), r.text),
+                    LogLevel::kDebug);
   }
 
   // --- Writing -------------------------------------------------------------------------------
@@ -735,16 +827,16 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
 
   void write_batch(const std::shared_ptr<OutPeer>& peer) {
     const std::shared_ptr<Connection> conn = peer->conn;
-    if (!peer->connected || !conn || conn->writing || conn->closed) return;
-    if (peer->pending.empty() && conn->prefix.empty()) return;
-    conn->wbuf.swap(peer->pending);
-    conn->wframes = peer->pending_frames;
+    if (!peer->connected || !conn || conn->writing || conn->closed || !conn->cipher) return;
+    if (peer->pending.empty()) return;
+    conn->wbuf.clear();
+    conn->wframes = seal_frames(*conn->cipher, peer->pending, conn->wbuf);
+    peer->pending.clear();
+    release_if_large(peer->pending);
     peer->pending_frames = 0;
     conn->writing = true;
     ++peer->counters.writes;
-    const std::array<asio::const_buffer, 2> bufs = {asio::buffer(conn->prefix),
-                                                    asio::buffer(conn->wbuf)};
-    asio::async_write(conn->socket, bufs,
+    asio::async_write(conn->socket, asio::buffer(conn->wbuf),
                       [self = shared_from_this(), peer, conn](error_code ec, std::size_t) {
                         self->on_written(peer, conn, ec);
                       });
@@ -761,36 +853,49 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
     peer->counters.bytes_sent += conn->wbuf.size();
     conn->writing = false;
     conn->wframes = 0;
-    conn->prefix.clear();
     conn->wbuf.clear();
     release_if_large(conn->wbuf);
     // Frames queued while this batch was on the wire form the next batch.
     write_batch(peer);
   }
 
-  // --- Helpers -------------------------------------------------------------------------------
-
-  Handshake our_handshake() const {
-    Handshake h;
-    h.cluster_id = opts_.cluster_id;
-    h.node_id = opts_.self_id;
-    h.client_addr = opts_.client_addr.substr(0, kMaxAddressBytes);
-    h.protocol_version = kProtocolVersion;
-    return h;
+  /// Writes the handshake frames queued in conn->control (one write at a time per socket).
+  void write_control(const std::shared_ptr<Connection>& conn) {
+    if (conn->writing || conn->closed || conn->control.empty()) return;
+    conn->wbuf.clear();
+    conn->wbuf.swap(conn->control);
+    conn->writing = true;
+    asio::async_write(conn->socket, asio::buffer(conn->wbuf),
+                      [self = shared_from_this(), conn](error_code ec, std::size_t) {
+                        if (!self->alive(conn)) return;
+                        conn->writing = false;
+                        conn->wbuf.clear();
+                        if (ec) {
+                          self->connection_failed(conn, "handshake write: " + describe(ec));
+                          return;
+                        }
+                        if (!conn->control.empty()) {
+                          self->write_control(conn);
+                        } else if (conn->close_after_write) {
+                          self->close_inbound(conn, LogLevel::kDebug, "handshake answered");
+                        } else if (conn->dir == Connection::Dir::kOutbound && conn->established) {
+                          auto it = self->peers_.find(conn->node);
+                          if (it != self->peers_.end() && it->second->conn == conn) {
+                            self->write_batch(it->second);
+                          }
+                        }
+                      });
   }
 
-  std::string make_nonce() {
-    // The challenge must be unpredictable, so it comes from the OS, not the injected (and in
-    // tests, seeded) random source used for jitter.
-    std::string nonce(kNonceBytes, '\0');
-    for (std::size_t i = 0; i < kNonceBytes; i += 4) {
-      const std::uint32_t r = rd_();
-      for (std::size_t j = 0; j < 4 && i + j < kNonceBytes; ++j) {
-        nonce[i + j] = static_cast<char>(r >> (8 * j));
-      }
+  void connection_failed(const std::shared_ptr<Connection>& conn, const std::string& why) {
+    if (conn->dir == Connection::Dir::kOutbound) {
+      outbound_failed(conn, why);
+    } else {
+      close_inbound(conn, LogLevel::kDebug, why);
     }
-    return nonce;
   }
+
+  // --- Helpers -------------------------------------------------------------------------------
 
   void configure_socket(Connection& conn) {
     error_code ec;
@@ -821,7 +926,6 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   TransportCallbacks cbs_;
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_;
-  std::random_device rd_;
   bool stopped_ = false;
   std::uint64_t next_conn_id_ = 1;
 
@@ -872,11 +976,11 @@ bool Transport::send_forward_reply(raft::NodeId node, std::uint64_t request_id,
   });
 }
 
-void Transport::set_cluster_id(std::uint64_t cluster_id) {
-  impl_->set_cluster_id(cluster_id);
+void Transport::set_identity(PeerIdentity identity, std::string secret) {
+  impl_->set_identity(std::move(identity), std::move(secret));
 }
-std::uint64_t Transport::cluster_id() const {
-  return impl_->cluster_id();
+const PeerIdentity& Transport::identity() const {
+  return impl_->identity();
 }
 bool Transport::connected(raft::NodeId node) const {
   return impl_->connected(node);

@@ -7,13 +7,19 @@
 // simultaneous dials. A failed or dropped outbound connection is redialled with exponential
 // backoff (initial doubling to max, jittered by the injected random source).
 //
-// Handshake. The accepting side speaks first: its handshake carries a fresh nonce. The dialer
-// checks it (cluster id, node id, protocol version, and that both hold the same shared secret or
-// none), then answers with its own handshake (plus a proof over the nonce when a secret is
-// configured, see auth.h) followed at once by queued frames. The acceptor checks the same and
-// the proof, and learns the dialer's node id. Cluster ids must match unless
-// either side does not know its cluster yet (0). Any mismatch or malformed input: a log line, the
-// connection is closed, the transport keeps running.
+// Handshake (handshake.h has the messages and proofs). The accepting side sends a Challenge (a
+// nonce, nothing else); the dialer answers with a Hello carrying who it is and its proof of the
+// cluster secret; the acceptor checks the proof, asks the host whether to admit that identity
+// (TransportCallbacks::admit_inbound), and answers with a Welcome or a Refusal. The dialer checks
+// the Welcome's proof and asks the host too (admit_outbound). Only a connection whose two proofs
+// held and whose identities both hosts admitted carries frames, and those are sealed (AES-GCM
+// with a key of this connection alone): nobody without the secret can step a Raft message,
+// forward a command, or read one, and a recorded stream cannot be replayed. Before its proof a
+// connection may buffer kMaxUnauthenticatedFrameBytes and must finish within handshake_timeout;
+// at most max_pending_handshakes wait at once (the oldest is closed for a new one, so strangers
+// cannot hold the slots a member needs), and a member has one connection at a time (a newer,
+// authenticated one replaces it). Any mismatch or malformed input: a log line, the connection is
+// closed, the transport keeps running.
 //
 // Sending. Frames are encoded straight into a per-peer pending buffer bounded in bytes
 // (queued + in flight). When it is full, messages are dropped and counted: Raft tolerates loss
@@ -41,20 +47,20 @@
 #include "raft/raft.h"
 #include "raft/types.h"
 #include "server/peer/codec.h"
+#include "server/peer/handshake.h"
 
 namespace raftd::peer {
 
 struct TransportOptions {
   raft::NodeId self_id = raft::kNoNode;
-  /// 0 until the node knows its cluster (set_cluster_id() may set it later).
-  std::uint64_t cluster_id = 0;
-  /// Our client address "host:port", announced in handshakes.
-  std::string client_addr;
+  /// What we say about ourselves in handshakes (set_identity() changes it).
+  PeerIdentity identity;
+  /// The cluster secret every peer must prove; empty until the node has one (a node that is not
+  /// formed yet can then only exchange identities, never carry frames).
+  std::string secret;
   /// Where to listen for peers: the client host and client port + 1.
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;
-  /// Shared secret; when set, inbound connections must prove they know it.
-  std::string secret;
 
   std::size_t max_frame_bytes = kDefaultMaxFrameBytes;
   /// Per peer: bytes queued plus in flight. Beyond it messages are dropped.
@@ -62,9 +68,11 @@ struct TransportOptions {
   std::chrono::milliseconds backoff_initial{50};
   std::chrono::milliseconds backoff_max{2000};
   /// Dial + handshake (outbound) or handshake (inbound) must finish within this.
-  std::chrono::milliseconds handshake_timeout{5000};
-  /// Inbound connections beyond this are closed at once (stray clients, reconnect storms).
+  std::chrono::milliseconds handshake_timeout{3000};
+  /// Authenticated inbound connections beyond this are closed at once.
   std::size_t max_inbound = 256;
+  /// Inbound connections still in their handshake; a new one closes the oldest.
+  std::size_t max_pending_handshakes = 64;
 
   /// Injected randomness for backoff jitter: returns a uniform integer in [0, n). Must be set.
   std::function<std::uint64_t(std::uint64_t n)> rand;
@@ -72,12 +80,25 @@ struct TransportOptions {
   std::function<void(raft::LogLevel, const std::string&)> log;
 };
 
-/// What a peer said about itself in its handshake.
-struct PeerHello {
-  raft::NodeId node_id = raft::kNoNode;
-  std::uint64_t cluster_id = 0;
-  std::string client_addr;
-  bool inbound = false;  ///< learned from a connection the peer dialed
+/// What the host decides about a peer's identity in a handshake.
+struct Admission {
+  enum class Verdict {
+    kAccept,  ///< a member: the connection carries frames (only if both proofs held)
+    kTell,    ///< acceptor: answer with our Welcome (and `formation`, if set), then close
+    kRefuse,  ///< acceptor: answer with a Refusal; dialer: close
+  };
+  Verdict verdict = Verdict::kRefuse;
+  RefusalReason reason = RefusalReason::kNotMember;
+  std::string text;  ///< what the peer is told (kRefuse) or logged (dialer)
+  std::optional<FormationRecord> formation;
+
+  static Admission accept() { return {Verdict::kAccept, {}, {}, {}}; }
+  static Admission tell(std::optional<FormationRecord> f = {}) {
+    return {Verdict::kTell, {}, {}, std::move(f)};
+  }
+  static Admission refuse(RefusalReason r, std::string text) {
+    return {Verdict::kRefuse, r, std::move(text), {}};
+  }
 };
 
 struct TransportCallbacks {
@@ -91,8 +112,15 @@ struct TransportCallbacks {
   /// Our outbound connection to `node` finished its handshake (true) or broke (false). The host
   /// reports unreachable peers to raft::Node on false.
   std::function<void(raft::NodeId node, bool connected)> on_peer_state;
-  /// A peer's handshake was accepted (either direction); optional.
-  std::function<void(const PeerHello& hello)> on_hello;
+  /// Acceptor: a Hello from `peer`; `authenticated` when its proof of our secret held. Empty:
+  /// accept every authenticated peer, refuse the rest.
+  std::function<Admission(const PeerIdentity& peer, bool authenticated)> admit_inbound;
+  /// Dialer: the Welcome of `dialed`; `authenticated` when its proof held. Only kAccept keeps
+  /// the connection. Empty: accept every authenticated peer.
+  std::function<Admission(raft::NodeId dialed, const Welcome& welcome, bool authenticated)>
+      admit_outbound;
+  /// Dialer: `node` refused us (we redial later, with backoff).
+  std::function<void(raft::NodeId node, const Refusal& refusal)> on_refused;
 };
 
 /// Per-peer figures for INFO.
@@ -119,7 +147,8 @@ struct PeerStats {
 struct TransportStats {
   std::uint64_t inbound_accepted = 0;
   std::uint64_t inbound_open = 0;
-  std::uint64_t handshakes_rejected = 0;  ///< cluster/node id, version or proof mismatch
+  std::uint64_t handshakes_rejected = 0;  ///< refused: no or a wrong proof, not admitted
+  std::uint64_t handshakes_evicted = 0;   ///< pending handshakes closed for a newer one
   std::uint64_t protocol_errors = 0;      ///< malformed or unexpected frames
 };
 
@@ -153,9 +182,10 @@ class Transport {
                     const std::vector<std::string>& args);
   bool send_forward_reply(raft::NodeId node, std::uint64_t request_id, const std::string& reply);
 
-  /// Announced in handshakes from now on and checked against peers' (0: accept any).
-  void set_cluster_id(std::uint64_t cluster_id);
-  std::uint64_t cluster_id() const;
+  /// Our identity and secret from now on (the cluster was formed): every connection is closed
+  /// and outbound ones are redialled at once, to be authenticated with the new secret.
+  void set_identity(PeerIdentity identity, std::string secret);
+  const PeerIdentity& identity() const;
 
   /// True if the outbound connection to `node` is up.
   bool connected(raft::NodeId node) const;

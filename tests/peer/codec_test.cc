@@ -113,9 +113,26 @@ Message full_message() {
 
 std::vector<Frame> sample_frames() {
   std::vector<Frame> frames;
-  frames.emplace_back(Handshake{7, 1, "127.0.0.1:7001", kProtocolVersion, "0123456789abcdef",
-                                std::string(32, '\x5a')});
-  frames.emplace_back(Handshake{});
+  frames.emplace_back(Challenge{kProtocolVersion, std::string(32, 'n')});
+  frames.emplace_back(Challenge{});
+  PeerIdentity id{7, 1, 99, "127.0.0.1:7001", 12345, std::string(32, 'k')};
+  frames.emplace_back(Hello{kProtocolVersion, std::string(32, 'd'), id, std::string(32, '\x5a')});
+  frames.emplace_back(Hello{});
+  Welcome w;
+  w.id = id;
+  w.proof = std::string(32, 'p');
+  w.admitted = true;
+  frames.emplace_back(w);
+  w.has_formation = true;
+  w.formation.cluster_id = 0xabcdef;
+  w.formation.founder = 1;
+  w.formation.founder_key = std::string(32, 'f');
+  w.formation.members = {{1, "127.0.0.1:7001", 11, std::string(32, 'a'), std::string(60, 's')},
+                         {2, "[::1]:7011", 22, std::string(32, 'b'), ""}};
+  frames.emplace_back(w);
+  frames.emplace_back(Welcome{});
+  frames.emplace_back(Refusal{RefusalReason::kLostData, "node 2 lost its data directory"});
+  frames.emplace_back(Refusal{});
   frames.emplace_back(full_message());
   Message heartbeat;
   heartbeat.type = MessageType::kHeartbeat;
@@ -276,13 +293,16 @@ TEST_CASE("randomised messages round trip (seeded property test)", "[peer][codec
     Frame f;
     switch (rng() % 8) {
       case 0: {
-        Handshake h;
-        h.cluster_id = interesting_u64(rng);
-        h.node_id = interesting_u64(rng);
-        h.client_addr = random_bytes(rng, 60);
+        Hello h;
+        h.id.cluster_id = interesting_u64(rng);
+        h.id.node_id = interesting_u64(rng);
+        h.id.dir_id = interesting_u64(rng);
+        h.id.client_addr = random_bytes(rng, 60);
+        h.id.ensemble = interesting_u64(rng);
+        h.id.formation_key = random_bytes(rng, kMaxKeyBytes);
         h.protocol_version = static_cast<std::uint32_t>(interesting_u64(rng));
         h.nonce = random_bytes(rng, kMaxNonceBytes);
-        h.auth_proof = random_bytes(rng, kMaxAuthProofBytes);
+        h.proof = random_bytes(rng, kMaxAuthProofBytes);
         f = h;
         break;
       }
@@ -415,7 +435,7 @@ TEST_CASE("bad version and unknown type are reported as such", "[peer][codec]") 
   CHECK(decode(reframe(kFormatVersion + 1, 4, payload)).error == DecodeError::kBadVersion);
   CHECK(decode(reframe(0, 4, payload)).error == DecodeError::kBadVersion);
   CHECK(decode(reframe(kFormatVersion, 0, payload)).error == DecodeError::kUnknownType);
-  CHECK(decode(reframe(kFormatVersion, 5, payload)).error == DecodeError::kUnknownType);
+  CHECK(decode(reframe(kFormatVersion, 8, payload)).error == DecodeError::kUnknownType);
   CHECK(decode(reframe(kFormatVersion, 255, payload)).error == DecodeError::kUnknownType);
 }
 
@@ -429,7 +449,10 @@ TEST_CASE("malformed payloads behind a valid CRC are errors, not crashes", "[pee
   };
   const auto raft = static_cast<std::uint8_t>(FrameType::kRaft);
   const auto fwd = static_cast<std::uint8_t>(FrameType::kForward);
-  const auto hs = static_cast<std::uint8_t>(FrameType::kHandshake);
+  const auto hs = static_cast<std::uint8_t>(FrameType::kChallenge);
+  const auto hello = static_cast<std::uint8_t>(FrameType::kHello);
+  const auto welcome = static_cast<std::uint8_t>(FrameType::kWelcome);
+  const auto refusal = static_cast<std::uint8_t>(FrameType::kRefusal);
 
   std::string good = payload_of(full_message());
   malformed(raft, good + '\0');                      // trailing byte
@@ -460,17 +483,37 @@ TEST_CASE("malformed payloads behind a valid CRC are errors, not crashes", "[pee
   std::string fwd_payload = payload_of(Forward{9, {"GET", "k"}});
   malformed(fwd, fwd_payload.substr(0, fwd_payload.size() - 1));
 
-  // Handshake: protocol version beyond 32 bits, oversized nonce.
+  // Challenge: protocol version beyond 32 bits, oversized nonce.
   std::string h;
-  put_varint(h, 1);
-  put_varint(h, 2);
-  put_varint(h, 0);
   put_varint(h, std::uint64_t{1} << 32);
   put_varint(h, 0);
-  put_varint(h, 0);
   malformed(hs, h);
-  malformed(hs, payload_of(Handshake{1, 2, "a:1", 1, std::string(kMaxNonceBytes + 1, 'n'), ""}));
-  malformed(hs, payload_of(Handshake{1, 2, std::string(kMaxAddressBytes + 1, 'a'), 1, "", ""}));
+  malformed(hs, payload_of(Challenge{1, std::string(kMaxNonceBytes + 1, 'n')}));
+  Hello long_addr;
+  long_addr.id.client_addr = std::string(kMaxAddressBytes + 1, 'a');
+  malformed(hello, payload_of(long_addr));
+  // Welcome: a formation flag that is not a bool; a founding record with too many members.
+  std::string wp = payload_of(Welcome{});
+  wp.back() = '\x04';
+  malformed(welcome, wp);
+  Welcome crowded;
+  crowded.has_formation = true;
+  crowded.formation.members.resize(kMaxFoundingMembers + 1);
+  malformed(welcome, payload_of(crowded));
+  // Refusal: an unknown reason.
+  malformed(refusal, std::string("\x00\x00", 2));
+  malformed(refusal, std::string("\x63\x00", 2));
+}
+
+TEST_CASE("a founding record round trips on its own", "[peer][codec]") {
+  FormationRecord r;
+  r.cluster_id = 42;
+  r.founder = 3;
+  r.founder_key = std::string(32, 'f');
+  r.members = {{3, "h:1", 5, std::string(32, 'k'), std::string(60, 's')}};
+  CHECK(decode_formation(encode_formation(r)) == r);
+  CHECK_FALSE(decode_formation(encode_formation(r) + "x"));
+  CHECK_FALSE(decode_formation(encode_formation(r).substr(1)));
 }
 
 TEST_CASE("garbage input never decodes and never crashes", "[peer][codec]") {
@@ -499,7 +542,7 @@ TEST_CASE("garbage input never decodes and never crashes", "[peer][codec]") {
     std::string junk(rng() % 48, '\0');
     for (char& c : junk) c = static_cast<char>(rng());
     Frame out;
-    const auto type = static_cast<FrameType>(1 + rng() % 4);
+    const auto type = static_cast<FrameType>(1 + rng() % 7);
     const DecodeResult r = decode_payload(type, junk, out);
     if (r.status == DecodeStatus::kOk) {
       // Whatever decodes must re-encode to the very same bytes (the format is canonical).

@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     stream(in, in.empty() ? 0 : arg % (in.size() + 1));
     return 0;
   }
-  const auto type = static_cast<FrameType>(arg % 6);  // includes two unknown types
+  const auto type = static_cast<FrameType>(arg % 9);  // includes two unknown types
   Frame f;
   const DecodeResult r = decode_payload(type, in, f);
   if (r.status == DecodeStatus::kOk) {

@@ -17,8 +17,9 @@
 #include <utility>  // before boost/asio: Boost 1.74 + g++ 12 (asio/awaitable.hpp)
 #include <vector>
 
-#include "server/peer/auth.h"
 #include "server/peer/codec.h"
+#include "server/peer/crypto.h"
+#include "server/peer/handshake.h"
 
 namespace {
 
@@ -28,6 +29,7 @@ using namespace raftd::peer;
 using namespace std::chrono_literals;
 
 constexpr const char* kHost = "127.0.0.1";
+constexpr const char* kSecret = "transport test cluster secret";
 
 /// Runs the loop until `cond` holds or the deadline passes; returns whether it held.
 bool run_until(asio::io_context& io, const std::function<bool()>& cond,
@@ -65,8 +67,11 @@ class TestNode {
   void start() {
     TransportOptions o;
     o.self_id = id_;
-    o.cluster_id = cluster_;
-    o.client_addr = fmt_addr(port_ - 1);
+    o.identity.cluster_id = cluster_;
+    o.identity.node_id = id_;
+    o.identity.dir_id = id_ * 100;
+    o.identity.client_addr = fmt_addr(port_ - 1);
+    o.secret = kSecret;
     o.listen_host = kHost;
     o.listen_port = port_;
     // Zero jitter keeps redials at the low end of the window: tests finish sooner.
@@ -89,7 +94,25 @@ class TestNode {
       state[n] = up;
       state_changes.emplace_back(n, up);
     };
-    cb.on_hello = [this](const PeerHello& h) { hellos.push_back(h); };
+    // Admits peers of our cluster (the host's Membership decides more; see membership_test).
+    cb.admit_inbound = [this](const PeerIdentity& p, bool authenticated) {
+      inbound_ids.push_back(p);
+      if (admit_inbound_hook) return admit_inbound_hook(p, authenticated);
+      if (p.cluster_id != cluster_) {
+        return Admission::refuse(RefusalReason::kOtherCluster, "a node of another cluster");
+      }
+      return Admission::accept();
+    };
+    cb.admit_outbound = [this](raft::NodeId dialed, const Welcome& w, bool authenticated) {
+      welcomes.push_back(w);
+      (void)dialed;
+      (void)authenticated;
+      if (w.id.cluster_id != cluster_) {
+        return Admission::refuse(RefusalReason::kOtherCluster, "another cluster");
+      }
+      return Admission::accept();
+    };
+    cb.on_refused = [this](raft::NodeId n, const Refusal& r) { refusals.emplace_back(n, r); };
     transport = std::make_unique<Transport>(io_, std::move(o), std::move(cb));
     auto err = transport->start();
     INFO("start: " << err.value_or(""));
@@ -129,7 +152,10 @@ class TestNode {
   std::vector<std::pair<std::uint64_t, std::string>> replies;
   std::map<raft::NodeId, bool> state;
   std::vector<std::pair<raft::NodeId, bool>> state_changes;
-  std::vector<PeerHello> hellos;
+  std::vector<PeerIdentity> inbound_ids;
+  std::vector<Welcome> welcomes;
+  std::vector<std::pair<raft::NodeId, Refusal>> refusals;
+  std::function<Admission(const PeerIdentity&, bool)> admit_inbound_hook;
   std::vector<std::string> logs;
   std::function<void(raft::NodeId, std::uint64_t)> on_forward_hook;
 
@@ -217,13 +243,45 @@ class RawClient {
   FrameReader reader_;
 };
 
-Handshake raw_handshake(std::uint64_t cluster, raft::NodeId node) {
-  Handshake h;
-  h.cluster_id = cluster;
-  h.node_id = node;
-  h.client_addr = "127.0.0.1:1";
+/// A Hello from a hand-driven client: as node `node` of cluster `cluster`, with a proof over the
+/// challenge when `secret` is given.
+Hello raw_hello(std::uint64_t cluster, raft::NodeId node, const std::string& challenge,
+                const std::string& secret, std::string nonce = random_bytes(kHandshakeNonceBytes)) {
+  Hello h;
+  h.nonce = std::move(nonce);
+  h.id.cluster_id = cluster;
+  h.id.node_id = node;
+  h.id.dir_id = node * 100;
+  h.id.client_addr = "127.0.0.1:1";
+  if (!secret.empty()) h.proof = hello_proof(secret, challenge, h);
   return h;
 }
+
+/// A raw client that completes the handshake as `node` and can then send sealed frames.
+struct AuthenticatedRaw {
+  AuthenticatedRaw(asio::io_context& io, std::uint16_t port, raft::NodeId node,
+                   std::uint64_t cluster = 7, const std::string& secret = kSecret)
+      : raw(io, port) {
+    REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+    challenge = std::get<Challenge>(raw.frames[0]).nonce;
+    hello = raw_hello(cluster, node, challenge, secret);
+    hello_bytes = encode_frame(hello);
+    raw.send(hello_bytes);
+    REQUIRE(run_until(io, [&] { return raw.frames.size() == 2 || raw.eof; }));
+    cipher = std::make_unique<FrameCipher>(session_key(secret, challenge, hello.nonce));
+  }
+  /// Seals `frames` (append_frame output) as the next frames of this connection.
+  std::string seal(const std::string& plain) {
+    std::string out;
+    seal_frames(*cipher, plain, out);
+    return out;
+  }
+  RawClient raw;
+  std::string challenge;
+  Hello hello;
+  std::string hello_bytes;
+  std::unique_ptr<FrameCipher> cipher;
+};
 
 }  // namespace
 
@@ -360,45 +418,83 @@ TEST_CASE("a peer from another cluster is refused", "[peer][transport]") {
     return a.transport->peer_stats(2)->connect_failures >= 2 &&
            b.transport->peer_stats(1)->connect_failures >= 2;
   }));
-  CHECK(a.logged("cluster id mismatch"));
-  CHECK(b.logged("cluster id mismatch"));
+  CHECK(b.logged("a node of another cluster"));
   CHECK_FALSE(a.up(2));
   CHECK_FALSE(b.up(1));
   CHECK(b.messages.empty());
   CHECK(a.transport->transport_stats().handshakes_rejected >= 2);
   CHECK(a.transport->peer_stats(2)->connects == 0);
+  REQUIRE_FALSE(a.refusals.empty());
+  CHECK(a.refusals[0].second.reason == RefusalReason::kOtherCluster);
 }
 
-TEST_CASE("the acceptor checks the dialer's handshake", "[peer][transport]") {
+TEST_CASE("the acceptor speaks first and says nothing but a nonce", "[peer][transport]") {
+  asio::io_context io;
+  TestNode b(io, 2, 23051, 0x222);
+  RawClient raw(io, 23051);
+  REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+  const auto& c = std::get<Challenge>(raw.frames[0]);
+  CHECK(c.protocol_version == kProtocolVersion);
+  CHECK(c.nonce.size() == kHandshakeNonceBytes);
+  // Nothing about the cluster, the node or its address.
+  const std::string bytes = encode_frame(raw.frames[0]);
+  CHECK(bytes.find("127.0.0.1") == std::string::npos);
+  CHECK(bytes.size() == kFrameOverheadBytes + 2 + kHandshakeNonceBytes);
+  RawClient other(io, 23051);
+  REQUIRE(run_until(io, [&] { return other.frames.size() == 1; }));
+  CHECK(std::get<Challenge>(other.frames[0]).nonce != c.nonce);
+}
+
+TEST_CASE("the acceptor checks the dialer's hello", "[peer][transport]") {
   asio::io_context io;
   TestNode b(io, 2, 23052, /*cluster=*/0x222);
 
-  SECTION("another cluster: logged and closed") {
+  SECTION("no proof: refused, nothing delivered, nothing learned") {
     RawClient raw(io, 23052);
     REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
-    const auto& hello = std::get<Handshake>(raw.frames[0]);
-    CHECK(hello.cluster_id == 0x222);
-    CHECK(hello.node_id == 2);
-    CHECK(hello.nonce.size() == 16);
-    raw.send(encode_frame(raw_handshake(0x333, 5)));
+    std::string bytes = encode_frame(raw_hello(0x222, 5, "", ""));
+    append_frame(bytes, make_message(5, 2, 9));  // a message nobody proved the right to send
+    raw.send(bytes);
     REQUIRE(run_until(io, [&] { return raw.eof; }));
-    CHECK(b.logged("cluster id mismatch"));
+    REQUIRE(raw.frames.size() == 2);
+    const auto& r = std::get<Refusal>(raw.frames[1]);
+    CHECK(r.reason == RefusalReason::kAuthentication);
+    CHECK(r.text.find("222") == std::string::npos);
+    CHECK(b.messages.empty());
+  }
+  SECTION("a wrong proof") {
+    RawClient raw(io, 23052);
+    REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+    const auto& c = std::get<Challenge>(raw.frames[0]);
+    raw.send(encode_frame(raw_hello(0x222, 5, c.nonce, "a guessed secret")));
+    REQUIRE(run_until(io, [&] { return raw.eof; }));
+    CHECK(std::get<Refusal>(raw.frames.at(1)).reason == RefusalReason::kAuthentication);
+    CHECK(b.logged("wrong proof of the cluster secret"));
     CHECK(b.transport->transport_stats().handshakes_rejected == 1);
   }
-  SECTION("a dialer that does not know its cluster yet is let in") {
-    RawClient raw(io, 23052);
-    REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
-    std::string bytes = encode_frame(raw_handshake(0, 5));
-    append_frame(bytes, make_message(5, 2, 9));
-    raw.send(bytes);
+  SECTION("the right proof: welcomed, and sealed frames are delivered") {
+    AuthenticatedRaw ar(io, 23052, 5, 0x222);
+    REQUIRE(ar.raw.frames.size() == 2);
+    const auto& w = std::get<Welcome>(ar.raw.frames[1]);
+    CHECK(w.id.node_id == 2);
+    CHECK(w.id.cluster_id == 0x222);
+    CHECK(w.proof == welcome_proof(kSecret, ar.challenge, ar.hello.nonce, w));
+    std::string plain;
+    append_frame(plain, make_message(5, 2, 9));
+    ar.raw.send(ar.seal(plain));
     REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
     CHECK(b.messages[0].index == 9);
-    REQUIRE(b.hellos.size() == 1);
-    CHECK(b.hellos[0].node_id == 5);
-    CHECK(b.hellos[0].inbound);
-    CHECK_FALSE(raw.eof);
+    CHECK_FALSE(ar.raw.eof);
   }
-  SECTION("a frame before the handshake") {
+  SECTION("plaintext after the handshake is refused") {
+    AuthenticatedRaw ar(io, 23052, 5, 0x222);
+    std::string plain = encode_frame(make_message(5, 2, 9, 100));
+    ar.raw.send(plain);
+    REQUIRE(run_until(io, [&] { return ar.raw.eof; }));
+    CHECK(b.messages.empty());
+    CHECK(b.logged("authentication tag"));
+  }
+  SECTION("a frame before the hello") {
     RawClient raw(io, 23052);
     raw.send(encode_frame(make_message(5, 2, 1)));
     REQUIRE(run_until(io, [&] { return raw.eof; }));
@@ -406,20 +502,93 @@ TEST_CASE("the acceptor checks the dialer's handshake", "[peer][transport]") {
     CHECK(b.transport->transport_stats().protocol_errors == 1);
   }
   SECTION("a message claiming to be from another node") {
-    RawClient raw(io, 23052);
-    std::string bytes = encode_frame(raw_handshake(0x222, 5));
-    append_frame(bytes, make_message(6, 2, 1));
-    raw.send(bytes);
-    REQUIRE(run_until(io, [&] { return raw.eof; }));
+    AuthenticatedRaw ar(io, 23052, 5, 0x222);
+    std::string plain;
+    append_frame(plain, make_message(6, 2, 1));
+    ar.raw.send(ar.seal(plain));
+    REQUIRE(run_until(io, [&] { return ar.raw.eof; }));
     CHECK(b.messages.empty());
     CHECK(b.logged("raft message from 6"));
   }
-  SECTION("a handshake claiming our own id") {
-    RawClient raw(io, 23052);
-    raw.send(encode_frame(raw_handshake(0x222, 2)));
-    REQUIRE(run_until(io, [&] { return raw.eof; }));
-    CHECK(b.transport->transport_stats().handshakes_rejected == 1);
+  SECTION("a hello claiming our own id") {
+    AuthenticatedRaw ar(io, 23052, 2, 0x222);
+    REQUIRE(run_until(io, [&] { return ar.raw.eof; }));
+    CHECK(std::get<Refusal>(ar.raw.frames.at(1)).reason == RefusalReason::kProtocol);
   }
+  SECTION("the host's refusal is told to the dialer") {
+    b.admit_inbound_hook = [](const PeerIdentity&, bool) {
+      return Admission::refuse(RefusalReason::kLostData, "node 5 lost its data directory");
+    };
+    AuthenticatedRaw ar(io, 23052, 5, 0x222);
+    REQUIRE(run_until(io, [&] { return ar.raw.eof; }));
+    const auto& r = std::get<Refusal>(ar.raw.frames.at(1));
+    CHECK(r.reason == RefusalReason::kLostData);
+    CHECK(r.text == "node 5 lost its data directory");
+  }
+}
+
+TEST_CASE("a recorded session cannot be replayed", "[peer][transport]") {
+  asio::io_context io;
+  TestNode b(io, 2, 23053);
+  // A member's real session: its Hello and one sealed message, as a capture would hold them.
+  std::string captured;
+  {
+    AuthenticatedRaw ar(io, 23053, 5);
+    std::string plain;
+    append_frame(plain, make_message(5, 2, 1));
+    const std::string sealed = ar.seal(plain);
+    captured = ar.hello_bytes + sealed;
+    ar.raw.send(sealed);
+    REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
+    // Within the connection, the same sealed frame again fails its tag (its number is used).
+    ar.raw.send(sealed);
+    REQUIRE(run_until(io, [&] { return ar.raw.eof; }));
+    CHECK(b.messages.size() == 1);
+  }
+  // On a new connection, the old Hello's proof covers another challenge.
+  RawClient again(io, 23053);
+  REQUIRE(run_until(io, [&] { return again.frames.size() == 1; }));
+  again.send(captured);
+  REQUIRE(run_until(io, [&] { return again.eof; }));
+  CHECK(std::get<Refusal>(again.frames.at(1)).reason == RefusalReason::kAuthentication);
+  CHECK(b.messages.size() == 1);
+}
+
+TEST_CASE("an unauthenticated connection buffers a few KB at most", "[peer][transport]") {
+  asio::io_context io;
+  TestNode b(io, 2, 23054);
+  RawClient raw(io, 23054);
+  REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+  // A frame header announcing 65 MB: refused from the header alone.
+  std::string header = {0, 0x04, 0x10, 0, 2, 5};
+  raw.send(header + std::string(1000, 'x'));
+  REQUIRE(run_until(io, [&] { return raw.eof; }));
+  CHECK(b.logged("frame too large"));
+  REQUIRE(run_until(io, [&] { return b.transport->transport_stats().inbound_open == 0; }));
+}
+
+TEST_CASE("strangers holding connections open cannot lock members out", "[peer][transport]") {
+  asio::io_context io;
+  TestNode b(io, 2, 23056, 7, [](TransportOptions& o) { o.max_pending_handshakes = 8; });
+  std::vector<std::unique_ptr<RawClient>> squatters;
+  for (int i = 0; i < 40; ++i) {
+    squatters.push_back(std::make_unique<RawClient>(io, 23056));
+    REQUIRE(run_until(io, [&] { return squatters.back()->frames.size() == 1; }));
+  }
+  CHECK(b.transport->transport_stats().inbound_open <= 8);
+  CHECK(b.transport->transport_stats().handshakes_evicted >= 32);
+  // A member still gets in at once.
+  TestNode a(io, 1, 23055);
+  a.add(b);
+  REQUIRE(a.transport->send(make_message(1, 2, 3)));
+  REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
+  // And one authenticated connection per node: a second one replaces the first.
+  AuthenticatedRaw impostor_free(io, 23056, 1);
+  std::string plain;
+  append_frame(plain, make_message(1, 2, 4));
+  impostor_free.raw.send(impostor_free.seal(plain));
+  REQUIRE(run_until(io, [&] { return b.messages.size() == 2; }));
+  CHECK(b.logged("replaced by a newer connection"));
 }
 
 TEST_CASE("malformed input closes that connection and nothing else", "[peer][transport]") {
@@ -429,14 +598,14 @@ TEST_CASE("malformed input closes that connection and nothing else", "[peer][tra
   a.add(b);
   REQUIRE(run_until(io, [&] { return a.up(2); }));
 
-  RawClient raw(io, 23062);
-  REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
-  std::string bytes = encode_frame(raw_handshake(7, 5));
-  std::string bad = encode_frame(make_message(5, 2, 1));
-  bad[bad.size() - 1] = static_cast<char>(bad[bad.size() - 1] ^ 0x40);  // corrupt the CRC
-  raw.send(bytes + bad);
-  REQUIRE(run_until(io, [&] { return raw.eof; }));
-  CHECK(b.logged("checksum"));
+  AuthenticatedRaw ar(io, 23062, 5);
+  std::string plain;
+  append_frame(plain, make_message(5, 2, 1));
+  std::string bad = ar.seal(plain);
+  bad[bad.size() - 1] = static_cast<char>(bad[bad.size() - 1] ^ 0x40);  // corrupt the tag
+  ar.raw.send(bad);
+  REQUIRE(run_until(io, [&] { return ar.raw.eof; }));
+  CHECK(b.logged("authentication tag"));
   CHECK(b.transport->transport_stats().protocol_errors == 1);
 
   RawClient junk(io, 23062);
@@ -525,55 +694,70 @@ TEST_CASE("a forwarded command and its reply make the round trip", "[peer][trans
   CHECK_FALSE(follower.transport->send_forward(9, 1, {"PING"}));  // not a peer
 }
 
-TEST_CASE("a shared secret admits only peers that know it", "[peer][transport]") {
+TEST_CASE("only peers that know the secret connect, without flapping", "[peer][transport]") {
   asio::io_context io;
   auto secret = [](std::string s) { return [s](TransportOptions& o) { o.secret = s; }; };
-  TestNode a(io, 1, 23095, 7, secret("open sesame"));
-  TestNode b(io, 2, 23096, 7, secret("open sesame"));
-  TestNode c(io, 3, 23097, 7, secret("guess"));
+  TestNode a(io, 1, 23095);
+  TestNode b(io, 2, 23096);
+  TestNode c(io, 3, 23097, 7, secret("a different secret"));
   a.add(b);
   c.add(b);
+  b.add(c);
   REQUIRE(a.transport->send(make_message(1, 2, 1)));
   REQUIRE(c.transport->send(make_message(3, 2, 1)));
   REQUIRE(run_until(io, [&] {
-    return b.messages.size() == 1 && c.transport->peer_stats(2)->connect_failures >= 2;
+    return b.messages.size() == 1 && c.transport->peer_stats(2)->connect_failures >= 2 &&
+           b.transport->peer_stats(3)->connect_failures >= 2;
   }));
   CHECK(b.messages[0].from == 1);
-  // The dialer sees the mismatch in the acceptor's handshake and never comes up (no flapping).
-  CHECK(c.logged("peer 2 sent a wrong proof"));
+  CHECK(b.logged("wrong proof of the cluster secret"));
   CHECK(a.up(2));
   CHECK(c.state_changes.empty());
+  CHECK(b.state.count(3) == 0);
 
-  // A node without a secret is refused by one with a secret, and the other way round.
-  TestNode d(io, 4, 23094);
+  // A node without a secret (not formed yet) never carries frames either.
+  TestNode d(io, 4, 23094, 7, secret(""));
   d.add(b);
-  b.add(d);
-  REQUIRE(run_until(io, [&] {
-    return d.transport->peer_stats(2)->connect_failures >= 1 &&
-           b.transport->peer_stats(4)->connect_failures >= 1;
-  }));
-  CHECK(d.logged("peer 2 requires a shared secret"));
-  CHECK(b.logged("peer 4 has no shared secret configured"));
+  REQUIRE(d.transport->send(make_message(4, 2, 1)));
+  REQUIRE(run_until(io, [&] { return d.transport->peer_stats(2)->connect_failures >= 2; }));
+  CHECK(b.messages.size() == 1);
   CHECK(d.state_changes.empty());
+  REQUIRE_FALSE(d.refusals.empty());
+  CHECK(d.refusals[0].second.reason == RefusalReason::kAuthentication);
+}
 
-  // Without any proof at all.
-  RawClient raw(io, 23096);
-  REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
-  raw.send(encode_frame(raw_handshake(7, 5)));
-  REQUIRE(run_until(io, [&] { return raw.eof; }));
-  CHECK(b.logged("node 5 sent no proof"));
+TEST_CASE("a new identity and secret reconnect everything", "[peer][transport]") {
+  asio::io_context io;
+  auto none = [](TransportOptions& o) { o.secret.clear(); };
+  TestNode a(io, 1, 23088, 7, none);
+  TestNode b(io, 2, 23089, 7, none);
+  a.add(b);
+  REQUIRE(a.transport->send(make_message(1, 2, 1)));
+  REQUIRE(run_until(io, [&] { return a.transport->peer_stats(2)->connect_failures >= 2; }));
+  CHECK(b.messages.empty());
+  // Both learn the secret (a cluster was formed): the queued message goes out.
+  PeerIdentity ia = a.transport->identity();
+  PeerIdentity ib = b.transport->identity();
+  a.transport->set_identity(ia, kSecret);
+  b.transport->set_identity(ib, kSecret);
+  REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
+  CHECK(a.up(2));
+}
 
-  // A raw client that computes the proof over the nonce it was given is admitted.
-  RawClient good(io, 23096);
-  REQUIRE(run_until(io, [&] { return good.frames.size() == 1; }));
-  Handshake h = raw_handshake(7, 6);
-  h.auth_proof = handshake_proof("open sesame", ProofRole::kDialer, 7, 6, 2,
-                                 std::get<Handshake>(good.frames[0]).nonce);
-  std::string bytes = encode_frame(h);
-  append_frame(bytes, make_message(6, 2, 4));
-  good.send(bytes);
-  REQUIRE(run_until(io, [&] { return b.messages.size() == 2; }));
-  CHECK(b.messages[1].from == 6);
+TEST_CASE("the acceptor may hand a record over in its Welcome and close", "[peer][transport]") {
+  asio::io_context io;
+  TestNode a(io, 1, 23084);
+  TestNode b(io, 2, 23085);
+  FormationRecord record;
+  record.cluster_id = 99;
+  record.founder = 2;
+  record.members = {{1, "x:1", 100, "key", "sealed"}};
+  b.admit_inbound_hook = [&](const PeerIdentity&, bool) { return Admission::tell(record); };
+  a.add(b);
+  REQUIRE(run_until(io, [&] { return !a.welcomes.empty(); }));
+  CHECK(a.welcomes[0].has_formation);
+  CHECK(a.welcomes[0].formation == record);
+  CHECK_FALSE(a.up(2));  // told, not admitted
 }
 
 TEST_CASE("peers are added, readdressed and removed", "[peer][transport]") {
@@ -582,9 +766,10 @@ TEST_CASE("peers are added, readdressed and removed", "[peer][transport]") {
   TestNode b(io, 2, 23099);
   CHECK_FALSE(a.transport->add_peer(1, kHost, 23099));  // ourselves
   CHECK_FALSE(a.transport->add_peer(raft::kNoNode, kHost, 23099));
-  // Wrong address first: node 2 is not at 23098 (that is a itself, which answers as node 1).
-  REQUIRE(a.transport->add_peer(2, kHost, 23098));
-  REQUIRE(run_until(io, [&] { return a.logged("dialed node 2 but node 1 answered"); }));
+  // Wrong address first: node 2 is not at 23093 (node 3 is).
+  TestNode c(io, 3, 23093);
+  REQUIRE(a.transport->add_peer(2, kHost, 23093));
+  REQUIRE(run_until(io, [&] { return a.logged("dialed node 2 but node 3 answered"); }));
   REQUIRE(a.transport->add_peer(2, kHost, 23099));
   REQUIRE(a.transport->send(make_message(1, 2, 1)));
   REQUIRE(run_until(io, [&] { return b.messages.size() == 1; }));
