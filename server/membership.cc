@@ -343,6 +343,13 @@ void Membership::on_refused(raft::NodeId node, const peer::Refusal& r) {
                                           peer::to_string(r.reason), r.text));
     return;
   }
+  if (r.reason == RefusalReason::kAuthentication && !opts_.configured_secret.empty()) {
+    refused_because_ = fmt::format("{} refused this node's proof of the cluster secret: the two "
+                                   "were given different secrets",
+                                   member_name(node));
+    log_rarely(refusal_logs_, refused_because_);
+    return;
+  }
   switch (r.reason) {
     case RefusalReason::kAuthentication:
     case RefusalReason::kLostData:
@@ -368,6 +375,10 @@ void Membership::on_refused(raft::NodeId node, const peer::Refusal& r) {
 }
 
 std::string Membership::not_formed_reason() const {
+  if (!refused_because_.empty() && !opts_.configured_secret.empty() &&
+      refused_because_.find("different secrets") != std::string::npos) {
+    return "the cluster is not formed: " + refused_because_;
+  }
   if (!refused_because_.empty()) {
     return fmt::format(
         "this node's data directory is new but its cluster exists: {}; remove "

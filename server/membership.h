@@ -66,7 +66,9 @@ class Membership {
 
   bool formed() const { return cluster_id_ != 0; }
   std::uint64_t cluster_id() const { return cluster_id_; }
-  const std::string& secret() const { return secret_; }
+  /// The secret the node proves in handshakes: the cluster's once formed, else the configured
+  /// one (empty if none: a new node then only exchanges identities).
+  const std::string& secret() const { return formed() ? secret_ : opts_.configured_secret; }
   /// The members (founding ones until membership changes land), by id.
   const std::map<raft::NodeId, MemberInfo>& members() const { return members_; }
   /// What the transport says about us.
