@@ -33,10 +33,27 @@ std::map<raft::NodeId, std::string> addresses_of(const peer::FormationRecord& r)
   return out;
 }
 
+/// How raftd before formation derived a cluster id from the member ids (FNV-1a).
+std::uint64_t legacy_cluster_id(const std::map<raft::NodeId, std::string>& ensemble) {
+  auto fnv = [](std::string_view bytes, std::uint64_t h) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    return h;
+  };
+  std::uint64_t h = fnv("raftd-cluster", 1469598103934665603ull);
+  for (const auto& [id, addr] : ensemble) h = fnv(std::to_string(id) + ",", h);
+  return h == 0 ? 1 : h;
+}
+
 }  // namespace
 
 Membership::Membership(storage::DataDir& dir, Options options)
     : dir_(dir), opts_(std::move(options)) {
+  if (!opts_.configured_secret.empty()) {
+    opts_.configured_secret = peer::stretch_secret(opts_.configured_secret);
+  }
   opts_.ensemble[opts_.self] = opts_.client_addr;
   ensemble_digest_ = peer::ensemble_digest(opts_.ensemble);
   dir_id_ = dir_.identity().dir_id;
@@ -58,8 +75,15 @@ std::optional<std::string> Membership::prepare() {
           dir_.path());
     }
     if (dir_.legacy()) {
-      // A cluster formed by an older raftd: its members are the -e list; their directory ids are
-      // learned as they connect, and nodes had no secret: one must be given to all of them.
+      // A cluster formed by an older raftd: its members are the -e list (its id was derived
+      // from it, so the list must still be the same), the other members' directory ids are not
+      // known (0: any), and nodes had no secret: one must be given to all of them.
+      if (cluster_id_ != legacy_cluster_id(opts_.ensemble)) {
+        return fmt::format(
+            "data directory {} was written by an older raftd for another member list than this "
+            "-e (its cluster id {} does not match); start it with the list it was formed with",
+            dir_.path(), dir_.identity().cluster_id);
+      }
       if (secret_.empty()) {
         if (opts_.ensemble.size() > 1) {
           return fmt::format(
@@ -291,9 +315,18 @@ Admission Membership::admit_outbound(raft::NodeId dialed, const peer::Welcome& w
       if (m.node_id == opts_.self) ours = &m;
     }
     std::string problem;
+    const raft::NodeId founder = opts_.ensemble.begin()->first;
     if (r.cluster_id == 0) {
       problem = "it has no cluster id";
-    } else if (addresses_of(r) != opts_.ensemble) {
+    } else if (is_founder()) {
+      problem = "this node is the one that forms the cluster";
+    } else if (r.founder != founder) {
+      problem = fmt::format("it names node {} as the founder, not {}", r.founder, founder);
+    } else if (dialed != founder && (founder_key_.empty() || founder_key_ != r.founder_key)) {
+      // Through another member: only with the founder key we saw on the founder's own
+      // address; the founder's own answer is trusted by its address.
+      problem = "it did not come from the founder, and its key is not the one the founder showed";
+    } else if (r.members.size() != opts_.ensemble.size() || addresses_of(r) != opts_.ensemble) {
       problem = "it lists other members than this node's -e";
     } else if (ours == nullptr || ours->dir_id != dir_id_ ||
                ours->formation_key != formation_public_) {
@@ -328,6 +361,11 @@ Admission Membership::admit_outbound(raft::NodeId dialed, const peer::Welcome& w
                                            member_name(dialed)));
     return Admission::refuse(RefusalReason::kEnsemble, "another member list");
   }
+  if (dialed == opts_.ensemble.begin()->first && !peer.formation_key.empty()) {
+    // The founder's key, from a connection we dialed to its own address: a founding record that
+    // reaches us through another member must carry this key.
+    founder_key_ = peer.formation_key;
+  }
   if (is_founder()) {
     Seen& s = seen_[dialed];
     s.dir_id = peer.dir_id;
@@ -344,9 +382,10 @@ void Membership::on_refused(raft::NodeId node, const peer::Refusal& r) {
     return;
   }
   if (r.reason == RefusalReason::kAuthentication && !opts_.configured_secret.empty()) {
-    refused_because_ = fmt::format("{} refused this node's proof of the cluster secret: the two "
-                                   "were given different secrets",
-                                   member_name(node));
+    refused_because_ = fmt::format(
+        "{} refused this node's proof of the cluster secret: the two "
+        "were given different secrets",
+        member_name(node));
     log_rarely(refusal_logs_, refused_because_);
     return;
   }
@@ -408,11 +447,12 @@ void Membership::maybe_form() {
   const std::string secret = opts_.configured_secret.empty()
                                  ? peer::random_bytes(peer::kClusterSecretBytes)
                                  : opts_.configured_secret;
-  const peer::KeyPair founder_key = peer::x25519_generate();
+  // Sealed with the founder's own formation key: the one it showed the members, so they can tell
+  // its record from one made up by whoever answers at another member's address.
   peer::FormationRecord r;
   r.cluster_id = cluster_id;
   r.founder = opts_.self;
-  r.founder_key = founder_key.public_key;
+  r.founder_key = formation_public_;
   for (const auto& [id, addr] : opts_.ensemble) {
     peer::FoundingMember m;
     m.node_id = id;
@@ -425,7 +465,7 @@ void Membership::maybe_form() {
       m.dir_id = s.dir_id;
       m.formation_key = s.formation_key;
       m.sealed_secret =
-          peer::seal_secret_for(founder_key.private_key, s.formation_key, cluster_id, id, secret);
+          peer::seal_secret_for(formation_private_, s.formation_key, cluster_id, id, secret);
       if (m.sealed_secret.empty()) {
         log::warn("{} sent a formation key that is not one; asking it again", member_name(id));
         seen_.erase(id);

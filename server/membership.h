@@ -12,12 +12,19 @@
 // list (the founder) dials each of them; when all have answered as new nodes started with the
 // same list, it makes up a random cluster id and (unless one was configured) a random cluster
 // secret, and records them with every member's directory id and key in the founding record,
-// the secret sealed for each member's key alone (server/peer/handshake.h). Each member, dialing
-// a member of its list, gets the record in that member's Welcome, opens its copy of the secret,
-// and is formed. Every member keeps the record and hands it to a founding member that has not
-// adopted it yet (same directory id, same key), so formation finishes even if the founder dies
-// right after it. A directory from another incarnation of a cluster with the same list has
-// another cluster id and is refused.
+// the secret sealed for each member's key alone with the founder's own formation key
+// (server/peer/handshake.h). Each member, dialing a member of its list, gets the record in that
+// member's Welcome, opens its copy of the secret, and is formed: from the founder itself (trusted
+// by its address), or through another member if the record carries the founder key the member
+// saw on the founder's address. Every member keeps the record and hands it to a founding member
+// that has not adopted it yet (same directory id, same key), so formation finishes even if the
+// founder dies right after it. A directory from another incarnation of a cluster with the same
+// list has another cluster id and is refused.
+//
+// Without a configured secret, formation trusts the member addresses the way SSH trusts a host
+// key on first use: a process that can answer on a member's own peer port before that member
+// starts (a user of that host, or someone on the network path) could take its place. Where that
+// is possible, give every node --peer-secret-file: then formation is authenticated too.
 //
 // Secret. Every connection that carries frames has proven the cluster secret (handshake.h).
 // Generated at formation and stored in DIR/SECRET, or given to every node with --peer-secret /
@@ -116,6 +123,7 @@ class Membership {
   std::string formation_private_;  // not formed: our X25519 key (kept in the data directory)
   std::string formation_public_;
   std::map<raft::NodeId, Seen> seen_;  // founder: the new nodes that answered
+  std::string founder_key_;            // not formed: the founder's key, seen on its address
   std::string refused_because_;        // not formed: a formed member's refusal, for clients
   std::function<void()> on_formed_;
   std::uint64_t lost_data_logs_ = 0;

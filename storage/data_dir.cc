@@ -212,6 +212,13 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& dir, const Ide
   if (Status s = d->load_private_files(); !s) return s;
 
   d->snapshots_ = SnapshotStore::open(io::join(dir, "snapshots"), d->diagnostics_);
+  if (!d->formed() && d->snapshots_->current()) {
+    // Before reconcile(), which would install it into a log that is not its cluster's.
+    return Status::error(fmt::format(
+        "data directory {} holds snapshot {} but its identity says the cluster was never "
+        "formed; refusing to guess whose data it is",
+        dir, d->snapshots_->current()->path()));
+  }
   auto log = LogStore::open(log_dir, options.log);
   if (!log) return log.status();
   d->log_ = std::move(*log);
@@ -230,20 +237,22 @@ Result<std::unique_ptr<DataDir>> DataDir::open(const std::string& dir, const Ide
 }
 
 Status DataDir::load_private_files() {
+  // Unformed: CLUSTER and SECRET can only be left by a formation that crashed before its commit
+  // point, and are dropped unread. Formed: the formation key is no longer needed.
   const std::pair<const char*, std::string*> files[] = {
       {"CLUSTER", &cluster_record_}, {"SECRET", &secret_}, {"FORMATION_KEY", &formation_key_}};
   for (const auto& [name, field] : files) {
     const std::string path = io::join(dir_, name);
+    const bool stale = formed() == (field == &formation_key_);
+    if (stale) {
+      io::remove_file(path);
+      continue;
+    }
     auto text = io::read_small_file(path);
     if (!text) continue;
     auto payload = decode_small_file(path, *text);
     if (!payload) return payload.status();
     *field = std::move(*payload);
-  }
-  if (!formed()) {
-    // Left by a formation that crashed before its commit point: the directory is still new.
-    cluster_record_.clear();
-    secret_.clear();
   }
   return Status::ok();
 }
@@ -264,6 +273,8 @@ Status DataDir::form(const std::string& cluster_id, std::string_view cluster_rec
   }
   if (!secret.empty()) {
     io::write_file_atomically(io::join(dir_, "SECRET"), encode_small_file(secret), 0600);
+  } else {
+    io::remove_file(io::join(dir_, "SECRET"));  // a configured secret: keep none on disk
   }
   io::write_file_atomically(io::join(dir_, "CLUSTER"), encode_small_file(cluster_record));
   Identity formed = identity_;

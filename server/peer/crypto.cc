@@ -63,6 +63,18 @@ std::string hmac_sha256(std::string_view key, std::string_view message) {
   return out;
 }
 
+std::string stretch_secret(std::string_view secret) {
+  static constexpr std::string_view kSalt = "raftd peer secret v2";
+  std::string out(kKeyBytes, '\0');
+  if (PKCS5_PBKDF2_HMAC(secret.data(), static_cast<int>(secret.size()), u8(kSalt),
+                        static_cast<int>(kSalt.size()), 100000, EVP_sha256(),
+                        static_cast<int>(out.size()),
+                        reinterpret_cast<unsigned char*>(out.data())) != 1) {
+    crypto_failure("PBKDF2");
+  }
+  return out;
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }

@@ -6,7 +6,7 @@
 //    be forged, altered, dropped, reordered or replayed, and a recorded stream is useless on
 //    another connection (other nonces, another key);
 //  - X25519 lets the node that forms a cluster hand the generated secret to each founding
-//    member, sealed for that member's key alone (formation.h).
+//    member, sealed for that member's key alone (server/membership.h).
 #pragma once
 
 #include <cstddef>
@@ -26,6 +26,10 @@ inline constexpr std::size_t kTagBytes = 16;
 std::string random_bytes(std::size_t n);
 std::string sha256(std::string_view data);
 std::string hmac_sha256(std::string_view key, std::string_view message);
+/// A secret given by a person (--peer-secret) made into a 32-byte key with PBKDF2-HMAC-SHA256
+/// (100,000 rounds): a proof an attacker records then costs that much per guess, and a secret of
+/// any length fits the founding record.
+std::string stretch_secret(std::string_view secret);
 /// Compares without an early exit, so timing does not reveal how many leading bytes matched.
 bool constant_time_equal(std::string_view a, std::string_view b);
 std::string to_hex(std::string_view bytes);

@@ -77,7 +77,8 @@ struct Connection {
   asio::steady_timer deadline;  // connect + handshake must finish before it fires
   FrameReader reader;
   std::unique_ptr<char[]> rbuf;
-  std::string remote = "?";  // "ip:port", for logs
+  std::string remote = "?";    // "ip:port", for logs
+  std::string remote_address;  // inbound: the peer's IP, for the per-address handshake limit
 
   bool closed = false;
   bool established = false;             // both proofs held, both sides admitted: frames flow
@@ -206,7 +207,8 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
     const std::size_t before = p.pending.size();
     const std::size_t in_flight = p.conn ? p.conn->wbuf.size() : 0;
     const std::size_t size = encode(p.pending);
-    if (size - kFrameHeaderBytes > opts_.max_frame_bytes) {
+    // Sealed, the frame grows by the tag less the CRC: the receiver checks that size.
+    if (size - kFrameHeaderBytes + (kTagBytes - 4) > opts_.max_frame_bytes) {
       p.pending.resize(before);
       release_if_large(p.pending);
       ++p.counters.frames_dropped;
@@ -343,16 +345,34 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   void on_accepted(tcp::socket socket) {
     // Connections that have not proven themselves get a few slots, and a new one takes the
     // oldest one's: strangers that open connections and say nothing cannot lock members out.
+    // One source address gets at most max_pending_per_address of them, and when all are taken
+    // the oldest of the address holding most goes: a flood from a few addresses cannot evict a
+    // member's handshake, which lasts one round trip.
+    error_code aec;
+    const std::string from = socket.remote_endpoint(aec).address().to_string(aec);
     std::size_t pending = 0;
-    std::shared_ptr<Connection> oldest;
+    std::map<std::string, std::vector<std::shared_ptr<Connection>>> by_address;
     for (const auto& [id, c] : inbound_) {
       if (c->established) continue;
       ++pending;
-      if (!oldest) oldest = c;  // inbound_ is ordered by connection id: the first is the oldest
+      by_address[c->remote_address].push_back(c);  // ordered by connection id: oldest first
     }
-    if (pending >= opts_.max_pending_handshakes && oldest) {
+    std::shared_ptr<Connection> evict;
+    if (auto it = by_address.find(from);
+        it != by_address.end() && it->second.size() >= opts_.max_pending_per_address) {
+      evict = it->second.front();
+    } else if (pending >= opts_.max_pending_handshakes) {
+      std::size_t most = 0;
+      for (const auto& [addr, conns] : by_address) {
+        if (conns.size() > most) {
+          most = conns.size();
+          evict = conns.front();
+        }
+      }
+    }
+    if (evict) {
       ++tstats_.handshakes_evicted;
-      close_inbound(oldest, LogLevel::kDebug,
+      close_inbound(evict, LogLevel::kDebug,
                     "closed for a newer connection (handshake slots full)");
     }
     if (inbound_.size() >= opts_.max_inbound + opts_.max_pending_handshakes) {
@@ -365,6 +385,7 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
     auto conn = std::make_shared<Connection>(io_, Connection::Dir::kInbound, next_conn_id_++,
                                              kMaxUnauthenticatedFrameBytes);
     conn->socket = std::move(socket);
+    conn->remote_address = from;
     configure_socket(*conn);
     inbound_.emplace(conn->id, conn);
     ++tstats_.inbound_accepted;
@@ -540,7 +561,9 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
   // --- Reading -------------------------------------------------------------------------------
 
   void read_next(const std::shared_ptr<Connection>& conn) {
-    conn->socket.async_read_some(asio::buffer(conn->rbuf.get(), kReadChunk),
+    // Before its handshake a connection gets small reads: it never holds more than a few KB.
+    const std::size_t chunk = conn->established ? kReadChunk : kMaxUnauthenticatedFrameBytes;
+    conn->socket.async_read_some(asio::buffer(conn->rbuf.get(), chunk),
                                  [self = shared_from_this(), conn](error_code ec, std::size_t n) {
                                    self->on_read(conn, ec, n);
                                  });
@@ -681,7 +704,9 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
       w.formation = std::move(*a.formation);
     }
     w.admitted = a.verdict == Admission::Verdict::kAccept;
-    if (!opts_.secret.empty()) {
+    // Only a dialer that proved the secret gets our proof: to anyone else it would be an HMAC of
+    // the secret over bytes they know, something to guess a weak secret against offline.
+    if (authenticated) {
       w.proof = welcome_proof(opts_.secret, conn->challenge_nonce, conn->hello_nonce, w);
     }
     append_frame(conn->control, w);

@@ -71,8 +71,10 @@ struct TransportOptions {
   std::chrono::milliseconds handshake_timeout{3000};
   /// Authenticated inbound connections beyond this are closed at once.
   std::size_t max_inbound = 256;
-  /// Inbound connections still in their handshake; a new one closes the oldest.
+  /// Inbound connections still in their handshake; a new one closes the oldest of the address
+  /// holding most of them. One address holds at most max_pending_per_address.
   std::size_t max_pending_handshakes = 64;
+  std::size_t max_pending_per_address = 8;
 
   /// Injected randomness for backoff jitter: returns a uniform integer in [0, n). Must be set.
   std::function<std::uint64_t(std::uint64_t n)> rand;

@@ -757,7 +757,14 @@ TEST_CASE("the acceptor may hand a record over in its Welcome and close", "[peer
   REQUIRE(run_until(io, [&] { return !a.welcomes.empty(); }));
   CHECK(a.welcomes[0].has_formation);
   CHECK(a.welcomes[0].formation == record);
+  CHECK_FALSE(a.welcomes[0].admitted);
   CHECK_FALSE(a.up(2));  // told, not admitted
+  // To a dialer that proved nothing, the Welcome carries no proof: nothing to guess against.
+  RawClient raw(io, 23085);
+  REQUIRE(run_until(io, [&] { return raw.frames.size() == 1; }));
+  raw.send(encode_frame(raw_hello(7, 5, "", "")));
+  REQUIRE(run_until(io, [&] { return raw.frames.size() == 2; }));
+  CHECK(std::get<Welcome>(raw.frames[1]).proof.empty());
 }
 
 TEST_CASE("peers are added, readdressed and removed", "[peer][transport]") {

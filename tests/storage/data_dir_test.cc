@@ -411,3 +411,31 @@ TEST_CASE(
   REQUIRE_FALSE(d->diagnostics().empty());
   CHECK_THAT(d->diagnostics().back(), Catch::Contains("compacted the log to"));
 }
+
+TEST_CASE("snapshots left in a directory whose identity and log were removed are refused",
+          "[data_dir]") {
+  // An operator "resetting" a node with rm -r log IDENTITY must not revive its old state.
+  TempDir tmp;
+  {
+    auto d = open_dir(tmp / "n");
+    d->log().save(nullptr, run(1, 5, 1));
+    take_snapshot(*d, 5, "old state");
+  }
+  std::filesystem::remove_all(tmp / "n/log");
+  std::filesystem::remove(tmp / "n/IDENTITY");
+  auto r = DataDir::open(tmp / "n", Identity{"", 1, "127.0.0.1:7001"});
+  REQUIRE_FALSE(r.is_ok());
+  CHECK_THAT(r.message(), Catch::Contains("never formed"));
+}
+
+TEST_CASE("a formation that crashed before its commit point leaves a new directory", "[data_dir]") {
+  TempDir tmp;
+  const Identity fresh{"", 1, "127.0.0.1:7001"};
+  { open_dir(tmp / "n", fresh); }
+  // CLUSTER and SECRET were written, IDENTITY (the commit) was not.
+  storage_test::write_file(tmp / "n/CLUSTER", "RAFTDF01 garbage of a crashed formation");
+  auto d = open_dir(tmp / "n", fresh);
+  CHECK_FALSE(d->formed());
+  CHECK(d->cluster_record().empty());
+  CHECK_FALSE(std::filesystem::exists(tmp / "n/CLUSTER"));
+}
