@@ -209,9 +209,12 @@ class Node:
 
 
 class Cluster:
-    """N raftd nodes on 127.0.0.<base_host + i>, client ports `port`, peers on port+1."""
+    """N raftd nodes on <subnet>.<base_host + i> (all of 127/8 is loopback), client ports `port`,
+    peers on port+1. Each test file has a subnet of its own, so that the iptables rules one
+    test's partitions add never match another test's nodes (ctest runs them side by side)."""
 
-    def __init__(self, n, port, base_host=10, binary=None, extra_args=(), log_level="info", name=None):
+    def __init__(self, n, port, base_host=10, binary=None, extra_args=(), log_level="info", name=None,
+                 subnet="127.0.0"):
         self.binary = binary or os.environ.get("RAFTD_BIN") or os.path.join(REPO, "build", "bin", "raftd")
         self.workdir = tempfile.mkdtemp(prefix="raftd-%s-" % (name or "cluster"))
         self.extra_args = list(extra_args)
@@ -219,7 +222,8 @@ class Cluster:
         self.client_source = "127.0.0.1"
         self.chain = "RAFTD_%d" % port
         self.iptables_ready = False
-        self.nodes = [Node(self, i + 1, "127.0.0.%d" % (base_host + i + 1), port + 10 * i) for i in range(n)]
+        self.nodes = [Node(self, i + 1, "%s.%d" % (subnet, base_host + i + 1), port + 10 * i)
+                      for i in range(n)]
         self.keep = False
         atexit.register(self.cleanup)
 

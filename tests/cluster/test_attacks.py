@@ -266,7 +266,7 @@ def main():
     name, port = sys.argv[1], int(sys.argv[2])
     base_host = 20 + (port // 10) % 200
     # As the README starts a cluster: default ticks and timeouts, no secret given.
-    c = Cluster(3, port, base_host=base_host, name="attack-" + name)
+    c = Cluster(3, port, base_host=base_host, name="attack-" + name, subnet="127.0.2")
     ok = False
     try:
         c.start()

@@ -367,8 +367,8 @@ CASES = {
 def main():
     name, port = sys.argv[1], int(sys.argv[2])
     fn, extra = CASES[name]
-    base_host = 20 + (port // 10) % 200  # distinct 127.0.0.x per case, so partitions never overlap
-    c = Cluster(3, port, base_host=base_host, extra_args=FAST + extra, name=name)
+    base_host = 20 + (port // 10) % 200  # distinct 127.0.3.x per case, so partitions never overlap
+    c = Cluster(3, port, base_host=base_host, extra_args=FAST + extra, name=name, subnet="127.0.3")
     ok = False
     try:
         c.start()

@@ -228,7 +228,7 @@ def main():
     name, port = sys.argv[1], int(sys.argv[2])
     fn, start = CASES[name]
     base_host = 20 + (port // 10) % 200
-    c = Cluster(3, port, base_host=base_host, extra_args=list(FAST), name=name)
+    c = Cluster(3, port, base_host=base_host, extra_args=list(FAST), name=name, subnet="127.0.1")
     ok = False
     try:
         if start:
