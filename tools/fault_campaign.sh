@@ -4,20 +4,25 @@
 # (history, nemesis log, node logs, seed); the summary lists each with its replay command.
 #
 #   tools/fault_campaign.sh [FIRST_SEED [LAST_SEED]]        default seeds 1000..1019
+#   MIXES=wipe NODES=3 DURATION=20 tools/fault_campaign.sh 5000 5029   a wiped node in every run
 #
 # Env: DURATION (30 s of workload per run), NODES ("3 5"), MIXES (every mix but none),
 #      CLIENTS (8), KEYS (4), PORT (25950), BASE_HOST (200), OUT (/tmp/raftd-fault-campaign-<time>),
 #      RAFTD_BIN (build/bin/raftd), LINCHECK_BIN (build/bin/lincheck), EXTRA_ARGS (more
 #      fault_run.py flags for every run, e.g. "--redirect --quiet 0.2 1 --hold 0.3 1.5").
 # Runs one at a time on one port range, so it can share the machine with ctest's fault runs
-# (which use 25000-25949 and 127.0.0.101-195). Needs root for iptables.
+# (which use 25000-25949 and 127.0.0.101-199, 207-223). Needs root for iptables.
+# Run it in the foreground or detached with setsid: if the shell that started it in the
+# background exits while the nemesis holds a node with SIGSTOP, the run's process group becomes
+# orphaned and the kernel sends the stopped raftd SIGHUP, which kills it ("exited by itself,
+# killed by SIGHUP").
 set -uo pipefail
 cd "$(dirname "$0")/.."
 FIRST=${1:-1000}
 LAST=${2:-$((FIRST + 19))}
 DURATION=${DURATION:-30}
 NODES=${NODES:-"3 5"}
-MIXES=${MIXES:-"mixed kill-leader partition pause crash bridge partition-leader kill"}
+MIXES=${MIXES:-"mixed kill-leader partition pause crash bridge partition-leader kill wipe"}
 CLIENTS=${CLIENTS:-8}
 KEYS=${KEYS:-4}
 PORT=${PORT:-25950}
@@ -54,7 +59,7 @@ for seed in $(seq "$FIRST" "$LAST"); do
   fi
   echo "$result" | tr -d '\n' >>"$results"
   echo >>"$results"
-  grep -E '^(workload|checker|FAIL)' "$log" | sed 's/^/   /'
+  grep -E '^(workload|checker|wiped node|FAIL)' "$log" | sed 's/^/   /'
 done
 
 python3 - "$results" "$OUT" <<'PY'
@@ -67,6 +72,12 @@ for r in rows:
     for k, v in (r.get("fault_kinds") or {}).items():
         kinds[k] = kinds.get(k, 0) + v
 print("\ncampaign: %d runs, %d passed, %d failed" % (len(rows), len(ok), len(bad)))
+wiped = [r for r in rows if r.get("wiped")]
+if wiped:
+    print("wiped: %d runs lost a node's data directory (%d nodes in all); verdicts: %s" % (
+        len(wiped), sum(len(r["wiped"]) for r in wiped),
+        ", ".join("%s %d" % (v, sum(1 for r in wiped if r.get("verdict") == v))
+                  for v in sorted(set(r.get("verdict") for r in wiped)))))
 print("checked: %d ops (%d ok, %d fail, %d unknown); %d faults (%s)" % (
     sum(r.get("ops", 0) for r in rows), sum(r.get("ok", 0) for r in rows),
     sum(r.get("fail", 0) for r in rows), sum(r.get("unknown", 0) for r in rows),

@@ -5,10 +5,18 @@ Starts N raftd processes on 127.0.0.x addresses, runs concurrent clients doing G
 SET NX, SET XX, GETSET, INCR and DEL on a few keys through every node, and records each op's
 invoke and completion (ok / fail / unknown, monotonic times, client process id) in a history
 file. Meanwhile a nemesis injects faults on a schedule drawn from the seed: kill -9 and restart,
-SIGSTOP/SIGCONT, iptables partitions between node addresses, aimed at the leader (INFO raft) or
-at random nodes. Then it heals everything, waits for the cluster to settle, reads every key on
-every node, and checks the history with tools/lincheck (linearizability per key; the final reads
-must agree with it and with each other).
+SIGSTOP/SIGCONT, iptables partitions between node addresses, a node that loses its data directory
+(wiped: it is refused for good, see below), aimed at the leader (INFO raft) or at random nodes.
+Then it heals everything, waits for the cluster to settle, reads every key on every member, and
+checks the history with tools/lincheck (linearizability per key; the final reads must agree with
+it and with each other).
+
+A wiped node (kill -9, rm -rf of its data directory, restart with the same command line) comes
+back with a new directory id, so the members refuse it in every handshake (Raft thesis 3.8: it
+may have lost votes and entries it promised) and it answers every command with -CLUSTERDOWN. It
+stays out for the rest of the run: the nemesis wipes at most (N-1)/2 nodes, so a majority stays
+intact, and its other faults go to intact nodes; the settle phase and the final reads use the
+intact members only, and the wiped nodes must still refuse a GET at the end.
 
 Reply classes: +OK, values, integers -> ok. -CLUSTERDOWN / -MOVED -> fail (raftd promises the
 command was not applied). -TIMEOUT, connection errors and socket timeouts -> unknown (it may
@@ -46,7 +54,9 @@ from fault_cluster import FaultCluster, RespError, parse_info, wait_until  # noq
 # while clients run); raftd has no admin command for it yet, so no mix uses it.
 FAULTS = ["kill", "kill-leader", "stop-leader", "flap", "pause", "pause-leader",
           "partition-random", "partition-leader-minority", "partition-leader-majority", "bridge",
-          "lossy", "crash-all", "wipe-all", "member"]
+          "lossy", "crash-all", "wipe", "wipe-leader", "wipe-all", "member"]
+# Faults that leave one node with an empty data directory for the rest of the run.
+WIPES = ("wipe", "wipe-leader")
 MIXES = {
     "none": [],
     "kill": ["kill", "kill-leader", "stop-leader"],
@@ -60,6 +70,11 @@ MIXES = {
     "partition-leader": ["partition-leader-minority", "partition-leader-majority"],
     "bridge": ["bridge"],
     "crash": ["crash-all", "kill-leader"],
+    # One node (two of five) loses its disk and is refused from then on; the other faults hit
+    # the members that are left, so a majority of them keeps every acknowledged write.
+    "wipe": ["wipe", "wipe-leader", "kill", "kill-leader", "stop-leader", "pause",
+             "pause-leader", "partition-random", "partition-leader-minority",
+             "partition-leader-majority", "crash-all"],
     "mixed": ["kill", "kill-leader", "stop-leader", "flap", "pause", "pause-leader",
               "partition-random", "partition-leader-minority", "partition-leader-majority",
               "bridge", "lossy", "crash-all"],
@@ -68,7 +83,7 @@ MIXES = {
 }
 assert all(kind in FAULTS for mix in MIXES.values() for kind in mix)
 # Mixes in which a second fault may start while the first holds (say, a kill inside a partition).
-COMPOUND = {"mixed"}
+COMPOUND = {"mixed", "wipe"}
 
 # Op weights of the workload. DEL is rare so that most of the time the key exists and SET XX,
 # GETSET and INCR act on a value; it still makes SET NX and INCR-from-missing happen.
@@ -277,6 +292,8 @@ class Worker(threading.Thread):
                     r.stop.wait(0.05)  # every node refused: let the nemesis restart one
                     continue
             r.hist.last_moved.pop(self.index, None)
+            node = nodes[node_i]
+            sent = time.monotonic()
             if self.rng.random() < r.args.pipelined:
                 # A burst sent in one write: reads behind reads share a ReadIndex round,
                 # writes behind reads wait for them; every reply must still be linearizable.
@@ -289,6 +306,9 @@ class Worker(threading.Thread):
                 key, op, value = pick()
                 outcome = run_op(client, r.hist, self.proc(nodes[node_i]), key, op, value,
                                  self.index)
+                outcomes = [outcome]
+            if "ok" in outcomes and r.wiped.get(node, sent) < sent:
+                r.note_wiped_answer(node, outcomes.count("ok"))
             ops_on_conn += 1
             if outcome == "unknown":
                 # Like a crashed Jepsen process: the op may still be in flight, so this client
@@ -304,6 +324,11 @@ class Worker(threading.Thread):
                     client.close()
                     client = None
                     node_i = moved
+                elif node in r.wiped:
+                    # A wiped node refuses every command for good: go to another node.
+                    client.close()
+                    client = None
+                    node_i = (node_i + 1) % len(nodes)
                 else:
                     r.stop.wait(self.rng.uniform(0.01, 0.05))  # no leader yet: do not spin
             if client is not None and ops_on_conn >= 200:
@@ -328,6 +353,13 @@ class Nemesis(threading.Thread):
         self.problems = []
         self.expected_down = set()
         self.error = None
+        # A majority must stay intact: 3 nodes may lose one data directory, 5 nodes two.
+        self.max_wipes = (len(run.cluster.nodes) - 1) // 2
+        # A mix with wipes wipes a node for sure, as its first, second or third fault, so that
+        # most of the run's faults come after it and hit the members that are left.
+        self.wipe_turn = None
+        if self.max_wipes and any(kind in WIPES for kind in self.kinds):
+            self.wipe_turn = self.rng.randrange(3)
 
     def note(self, text):
         t = (time.monotonic_ns() - self.run_.hist.t0) / 1e9
@@ -350,10 +382,14 @@ class Nemesis(threading.Thread):
         r = self.run_
         if not self.kinds:
             return
+        turn = 0
         while not r.stop.wait(self.rng.uniform(*r.args.quiet)):
             if time.monotonic() >= r.nemesis_end:
                 return
             kinds = [self.rng.choice(self.kinds)]
+            if turn == self.wipe_turn and not r.wiped:
+                kinds = [self.rng.choice(WIPES)]
+            turn += 1
             if r.args.faults in COMPOUND and self.rng.random() < 0.3:
                 kinds.append(self.rng.choice(self.kinds))
             for kind in kinds:
@@ -368,8 +404,9 @@ class Nemesis(threading.Thread):
         return candidates[self.rng.randrange(len(candidates))]
 
     def target(self, leader_wanted):
-        """A node to hit: the leader (INFO raft) if wanted and known, else a seeded choice."""
-        nodes = self.run_.cluster.nodes
+        """A node to hit: the leader (INFO raft) if wanted and known, else a seeded choice among
+        the members whose data directory is intact (a wiped node is out of the cluster)."""
+        nodes = self.run_.members()
         fallback = self.pick(nodes)  # drawn either way, so the schedule stays the same
         if leader_wanted:
             leader = self.run_.cluster.current_leader()
@@ -380,6 +417,11 @@ class Nemesis(threading.Thread):
 
     def start_fault(self, kind):
         c = self.run_.cluster
+        if kind in WIPES and len(self.run_.wiped) >= self.max_wipes:
+            # One more would leave no intact majority: a cluster that cannot keep its writes.
+            self.note("%s: %d of %d nodes wiped already, kill -9 instead" % (
+                kind, len(self.run_.wiped), len(c.nodes)))
+            kind = "kill-leader" if kind == "wipe-leader" else "kill"
         self.counts[kind] = self.counts.get(kind, 0) + 1
         if kind in ("kill", "kill-leader"):
             node, how = self.target(kind == "kill-leader")
@@ -411,7 +453,8 @@ class Nemesis(threading.Thread):
             # of entries), takes client writes for a moment, and goes down and up again at once:
             # replies owed to its previous life must not reach its new one.
             leader = c.current_leader()
-            followers = [n for n in c.nodes if n is not leader and n.alive() and not n.paused]
+            followers = [n for n in self.run_.members()
+                         if n is not leader and n.alive() and not n.paused]
             node = self.pick(followers) if followers else self.pick(c.nodes)
             down, up = self.rng.uniform(1.0, 3.0), self.rng.uniform(0.3, 1.0)
             self.expected_down.add(node)
@@ -447,6 +490,18 @@ class Nemesis(threading.Thread):
                 n.kill9()
             self.note("kill -9 every node")
             self.heals.append(("restart every node", lambda: self.restart(c.nodes)))
+        elif kind in WIPES:
+            # The node loses its disk and comes back at once with its command line unchanged and
+            # an empty data directory. The members refuse it (thesis 3.8), so it stays out for
+            # the rest of the run: nothing heals it, and restarts keep it refused.
+            node, how = self.target(kind == "wipe-leader")
+            self.expected_down.add(node)
+            node.kill9()
+            shutil.rmtree(node.data_dir)
+            self.run_.wiped[node] = time.monotonic()
+            self.note("wipe %s%s: kill -9, delete its data directory, restart it" % (
+                how, node.addr))
+            self.restart([node])
         elif kind == "wipe-all":
             # Not a fault raftd must survive: every node loses its disk. It certainly loses
             # acknowledged writes, so a run with it must be found NOT linearizable.
@@ -524,7 +579,13 @@ class Nemesis(threading.Thread):
     def check_crashes(self):
         for n in self.run_.cluster.nodes:
             if n not in self.expected_down and n.proc is not None and n.proc.poll() is not None:
-                self.problems.append("%s exited by itself with code %d" % (n.addr, n.proc.poll()))
+                code = n.proc.poll()
+                how = "with code %d" % code
+                if code < 0:
+                    # A signal we did not send, e.g. SIGHUP from the kernel when the shell that
+                    # started the run exits while a node is stopped (orphaned process group).
+                    how = "killed by %s" % signal.Signals(-code).name
+                self.problems.append("%s exited by itself, %s" % (n.addr, how))
                 self.expected_down.add(n)
 
 
@@ -550,6 +611,16 @@ class Run:
         self.hist = None
         self.failures = []
         self.children = []  # processes other than raftd that we started
+        self.wiped = {}  # node -> monotonic time its empty data directory came up
+        self.wiped_answers = {}  # addr -> ops a wiped node acknowledged (must stay empty)
+
+    def members(self):
+        """The nodes whose data directory is intact: the cluster as it is now."""
+        return [n for n in self.cluster.nodes if n not in self.wiped]
+
+    def note_wiped_answer(self, node, count):
+        with self.ops_lock:
+            self.wiped_answers[node.addr] = self.wiped_answers.get(node.addr, 0) + count
 
     def take_op(self):
         with self.ops_lock:
@@ -573,6 +644,8 @@ class Run:
             str(a.hold[0]), str(a.hold[1]), "--pipelined", str(a.pipelined)] +
             (["--redirect"] if a.redirect else []) +
             (["--stale-reads"] if a.stale_reads else []) +
+            (["--snapshot-interval", str(a.snapshot_interval)]
+             if a.snapshot_interval is not None else []) +
             (["--expect", a.expect] if a.expect != "linearizable" else []))
 
 
@@ -593,11 +666,13 @@ def extra_args_for(binary, op_timeout):
 
 
 def settle(run, timeout):
-    """Waits until every node runs, follows one leader, and applies the same, unmoving index."""
+    """Waits until every member runs, follows one leader, and applies the same, unmoving
+    index. Wiped nodes are no members: they follow nobody and apply nothing."""
     c = run.cluster
+    members = run.members()
     deadline = time.monotonic() + timeout
     left = lambda: max(1.0, deadline - time.monotonic())  # noqa: E731
-    leader = c.leader(timeout=left())
+    leader = c.leader(timeout=left(), among=members)
     # A write in the leader's own term: committing it commits every older entry (Raft thesis
     # 3.6.2), so anything still pending from before the heal is now decided one way or the other.
     wait_until(lambda: leader.call("SET", "fault:settle", "1", timeout=2.0) == "OK", left(),
@@ -605,23 +680,22 @@ def settle(run, timeout):
     last = [None, 0]
 
     def stable():
-        infos = [parse_info(n.call("INFO", "raft", timeout=2.0)) for n in c.nodes]
+        infos = [parse_info(n.call("INFO", "raft", timeout=2.0)) for n in members]
         sig = tuple((i.get("raft_commit_index"), i.get("raft_last_applied_index")) for i in infos)
         same = len(set(sig)) == 1 and sig[0][0] == sig[0][1] and sig[0][0] is not None
         last[1] = last[1] + 1 if same and sig == last[0] else 0
         last[0] = sig
         return last[1] >= 3  # the same on every node for three polls in a row
 
-    wait_until(stable, left(), "every node to apply the same index", interval=0.2)
+    wait_until(stable, left(), "every member to apply the same index", interval=0.2)
     return leader
 
 
 def final_reads(run, timeout):
-    """Reads every key on every node (recorded in the history); returns {key: {node: value}}."""
-    c = run.cluster
+    """Reads every key on every member (recorded in the history); returns {key: {node: value}}."""
     seen = {}
     deadline = time.monotonic() + timeout
-    for n in c.nodes:
+    for n in run.members():
         for k in range(run.args.keys):
             key = "k%d" % k
             while True:
@@ -651,6 +725,34 @@ def final_reads(run, timeout):
                     raise TimeoutError("final read of %s on %s did not succeed" % (key, n.addr))
                 time.sleep(0.05)
     return seen
+
+
+def check_wiped(run, timeout):
+    """A wiped node must still refuse at the end: a GET is answered with -CLUSTERDOWN naming its
+    new data directory. Right after a restart it may still say that the cluster is not formed
+    yet, until a member refuses its first handshake. These GETs are checks of the node, not
+    ops of the history: the node is no member and holds no copy of the keys."""
+    for n, since in sorted(run.wiped.items(), key=lambda kv: kv[0].index):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                last = "value %r" % (n.call("GET", "k0", timeout=run.args.op_timeout),)
+                run.failures.append("wiped node %s answered GET k0 with a %s at the end: it "
+                                    "must refuse" % (n.addr, last))
+                break
+            except RespError as e:
+                last = str(e)
+                if last.startswith("CLUSTERDOWN") and "data directory" in last:
+                    break
+            except (OSError, ConnectionError, ValueError) as e:
+                last = "%s: %s" % (type(e).__name__, e)
+            if time.monotonic() > deadline:
+                run.failures.append("wiped node %s does not refuse as a wiped node: GET k0 got "
+                                    "%s" % (n.addr, last))
+                break
+            time.sleep(0.2)
+        print("wiped node %s (wiped at %.1f s): GET -> %s" % (
+            n.addr, since - run.hist.t0 / 1e9, last[:200]), flush=True)
 
 
 def find_lincheck(args):
@@ -892,7 +994,10 @@ def execute(run, result):
         settle(run, 60)
     run.hist.quiesce()
     seen = final_reads(run, 30)
+    check_wiped(run, 15)
     run.hist.close()
+    for addr, count in sorted(run.wiped_answers.items()):
+        run.failures.append("wiped node %s acknowledged %d ops after its wipe" % (addr, count))
     for key in sorted(seen):
         values = seen[key]
         if len(set(values.values())) != 1:
@@ -912,7 +1017,8 @@ def execute(run, result):
     result.update({"ops": counts["invoke"], "ok": counts["ok"], "fail": counts["fail"],
                    "unknown": counts["unknown"], "faults": fault_total,
                    "fault_kinds": nemesis.counts, "verdict": verdict,
-                   "unexpected": run.hist.unexpected, "workload_s": round(workload_s, 1)})
+                   "unexpected": run.hist.unexpected, "workload_s": round(workload_s, 1),
+                   "wiped": sorted(n.addr for n in run.wiped)})
     if args.expect == "violation":
         if verdict != "NOT linearizable":
             run.failures.append("self-check: the history should NOT be linearizable, but the "
