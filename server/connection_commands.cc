@@ -24,25 +24,13 @@
 #include "server/log.h"
 #include "server/proposer.h"
 #include "server/server_state.h"
+#include "server/text.h"
 
 namespace raftd {
 
 namespace {
 
 // ------------------------------------------------------------------------------ small helpers
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 /// Redis's bytesToHuman.
 std::string bytes_to_human(std::uint64_t n) {
@@ -447,7 +435,7 @@ const CommandSpec* find_full_name(const CommandTable& table, std::string_view na
   const CommandSpec* spec = table.find(name.substr(0, bar));
   if (spec != nullptr && (spec->flags & kCmdInternal)) return nullptr;
   if (spec == nullptr || bar == std::string_view::npos) return spec;
-  auto it = spec->subcommands.find(lower(name.substr(bar + 1)));
+  auto it = spec->subcommands.find(ascii_lower(name.substr(bar + 1)));
   return it == spec->subcommands.end() ? nullptr : &it->second;
 }
 
@@ -559,7 +547,7 @@ void command_command(CommandSpec& command) {
                    const CommandSpec* spec = c.server().commands.find(cmd[0]);
                    if (spec != nullptr && (spec->flags & kCmdInternal)) spec = nullptr;
                    if (spec != nullptr && !spec->subcommands.empty() && cmd.size() >= 2) {
-                     auto it = spec->subcommands.find(lower(cmd[1]));
+                     auto it = spec->subcommands.find(ascii_lower(cmd[1]));
                      spec = it == spec->subcommands.end() ? nullptr : &it->second;
                    }
                    if (spec == nullptr) {
@@ -821,129 +809,25 @@ void info_command(ClientContext& c, Args args, resp::Writer& out) {
 
 // ------------------------------------------------------------------------------ CONFIG
 
-/// One CONFIG parameter: how to show it and, if it may change at run time, how to set it.
-struct ConfigParam {
-  std::string_view name;
-  std::string (*get)(const Config&);
-  /// Validates and applies `value` to `config`; returns an error text ("" when fine).
-  /// nullptr: immutable.
-  std::string (*set)(Config& config, std::string_view value);
-};
-
-std::string set_memory(std::size_t& field, std::string_view value, std::size_t min) {
-  const auto parsed = parse_memory(value);
-  if (!parsed) return "argument must be a memory value";
-  if (*parsed < min) {
-    return fmt::format("argument must be between {} and 9223372036854775807 inclusive", min);
-  }
-  field = *parsed;
-  return {};
-}
-
-std::string set_save(Config&, std::string_view value) {
-  // Accepted as a no-op when it asks for what raftd does anyway (no RDB snapshots).
-  return value.empty() ? std::string()
-                       : "raftd persists through its Raft log; RDB snapshots are not supported";
-}
-
-std::string set_appendonly(Config&, std::string_view value) {
-  return iequals(value, "no") ? std::string()
-                              : "raftd persists through its Raft log; AOF is not supported";
-}
-
-const std::vector<ConfigParam>& config_params() {
-  static const std::vector<ConfigParam> params = {
-      {"bind", [](const Config& c) { return c.addr.host; }, nullptr},
-      {"port", [](const Config& c) { return std::to_string(c.addr.port); }, nullptr},
-      {"dir", [](const Config& c) { return c.data_dir; }, nullptr},
-      {"ensemble",
-       [](const Config& c) {
-         std::string text;
-         for (const Member& m : c.ensemble) {
-           if (!text.empty()) text += ',';
-           if (m.id != 0) text += std::to_string(m.id) + "/";
-           text += m.addr.to_string();
-         }
-         return text;
-       },
-       nullptr},
-      {"id", [](const Config& c) { return std::to_string(c.id); }, nullptr},
-      {"databases", [](const Config&) { return std::string("1"); }, nullptr},
-      {"save", [](const Config&) { return std::string(); }, set_save},
-      {"appendonly", [](const Config&) { return std::string("no"); }, set_appendonly},
-      {"maxmemory", [](const Config&) { return std::string("0"); }, nullptr},
-      {"tcp-backlog", [](const Config& c) { return std::to_string(c.tcp_backlog); }, nullptr},
-      {"maxclients", [](const Config& c) { return std::to_string(c.max_clients); },
-       [](Config& c, std::string_view v) -> std::string {
-         std::int64_t n = 0;
-         if (!parse_int64(v, n)) return "argument couldn't be parsed into an integer";
-         if (n < 1 || n > 4294967295) {
-           return "argument must be between 1 and 4294967295 inclusive";
-         }
-         c.max_clients = static_cast<std::size_t>(n);
-         return {};
-       }},
-      {"proto-max-bulk-len", [](const Config& c) { return std::to_string(c.proto_max_bulk_len); },
-       [](Config& c, std::string_view v) {
-         return set_memory(c.proto_max_bulk_len, v, 1024 * 1024);
-       }},
-      {"max-entry-size", [](const Config& c) { return std::to_string(c.max_entry_size); },
-       [](Config& c, std::string_view v) -> std::string {
-         std::size_t n = 0;
-         if (auto err = set_memory(n, v, 64 * 1024); !err.empty()) return err;
-         if (n > kMaxEntrySizeLimit) {
-           return fmt::format("argument must be between 65536 and {} inclusive",
-                              kMaxEntrySizeLimit);
-         }
-         c.max_entry_size = n;
-         return {};
-       }},
-      {"client-query-buffer-limit",
-       [](const Config& c) { return std::to_string(c.client_query_buffer_limit); },
-       [](Config& c, std::string_view v) {
-         return set_memory(c.client_query_buffer_limit, v, 1024 * 1024);
-       }},
-      {"client-output-pause", [](const Config& c) { return std::to_string(c.client_output_pause); },
-       [](Config& c, std::string_view v) {
-         return set_memory(c.client_output_pause, v, 64 * 1024);
-       }},
-      {"loglevel", [](const Config& c) { return std::string(log::level_name(c.log_level)); },
-       [](Config& c, std::string_view v) -> std::string {
-         const auto level = log::parse_level(lower(v));
-         if (!level) return "argument(s) must be one of the following: debug, info, warn, error";
-         c.log_level = *level;
-         return {};
-       }},
-      {"logfile", [](const Config& c) { return c.log_file; }, nullptr},
-  };
-  return params;
-}
-
-const ConfigParam* find_param(std::string_view name) {
-  for (const ConfigParam& p : config_params()) {
-    if (iequals(p.name, name)) return &p;
-  }
-  return nullptr;
-}
-
 void config_command(CommandSpec& config) {
   config.summary = "A container for server configuration commands";
   add_subcommand(config, "get", -3, kCmdAdmin | kCmdLoading | kCmdStale,
                  "Get the values of configuration parameters",
                  [](ClientContext& c, Args args, resp::Writer& out) {
-                   std::vector<const ConfigParam*> matched;
+                   std::vector<const Option*> matched;
                    for (std::size_t i = 2; i < args.size(); ++i) {
-                     for (const ConfigParam& p : config_params()) {
-                       if (!glob_match(args[i], p.name, true)) continue;
-                       if (std::find(matched.begin(), matched.end(), &p) == matched.end()) {
-                         matched.push_back(&p);
+                     for (const Option& o : options()) {
+                       if (!(o.where & Option::kConfigCommand)) continue;
+                       if (!glob_match(args[i], o.name, true)) continue;
+                       if (std::find(matched.begin(), matched.end(), &o) == matched.end()) {
+                         matched.push_back(&o);
                        }
                      }
                    }
                    out.array(matched.size() * 2);
-                   for (const ConfigParam* p : matched) {
-                     out.bulk(p->name);
-                     out.bulk(p->get(c.server().config));
+                   for (const Option* o : matched) {
+                     out.bulk(o->name);
+                     out.bulk(o->get(c.server().config));
                    }
                  });
   add_subcommand(
@@ -954,32 +838,37 @@ void config_command(CommandSpec& config) {
           out.error(wrong_arity_error("config|set"));
           return;
         }
-        // All or nothing, as Redis: validate every pair on a copy, then swap it in.
+        // All or nothing, as Redis: validate every pair on a copy, then swap it in and let
+        // each changed option take effect.
         Config updated = c.server().config;
-        std::set<const ConfigParam*> seen;
+        std::vector<const Option*> changed;
         for (std::size_t i = 2; i < args.size(); i += 2) {
-          const ConfigParam* p = find_param(args[i]);
-          if (p == nullptr) {
+          const Option* o = find_option(args[i]);
+          if (o == nullptr || !(o->where & Option::kConfigCommand)) {
             out.error(fmt::format("ERR Unknown option or number of arguments for CONFIG SET - '{}'",
                                   args[i]));
             return;
           }
-          std::string err;
-          if (!seen.insert(p).second) {
-            err = "duplicate parameter";
-          } else if (p->set == nullptr) {
-            err = "can't set immutable config";
+          Status status;
+          if (std::find(changed.begin(), changed.end(), o) != changed.end()) {
+            status = Status::error("duplicate parameter");
+          } else if (!o->live || o->set == nullptr) {
+            status = Status::error("can't set immutable config");
           } else {
-            err = p->set(updated, args[i + 1]);
+            status = o->set(updated, args[i + 1]);
           }
-          if (!err.empty()) {
+          if (status) status = check_config(updated);
+          if (!status) {
             out.error(fmt::format("ERR CONFIG SET failed (possibly related to argument '{}') - {}",
-                                  args[i], err));
+                                  args[i], status.message()));
             return;
           }
+          changed.push_back(o);
         }
         c.server().config = std::move(updated);
-        log::Logger::instance().set_level(c.server().config.log_level);
+        for (const Option* o : changed) {
+          if (o->on_change != nullptr) o->on_change(c.server());
+        }
         out.ok();
       });
   add_subcommand(config, "resetstat", 2, kCmdAdmin | kCmdLoading | kCmdStale,
@@ -989,8 +878,13 @@ void config_command(CommandSpec& config) {
                  });
   add_subcommand(config, "rewrite", 2, kCmdAdmin | kCmdLoading | kCmdStale,
                  "Rewrite the configuration file with the in memory configuration",
-                 [](ClientContext&, Args, resp::Writer& out) {
-                   out.error("ERR CONFIG REWRITE is not supported by raftd; edit the config file");
+                 [](ClientContext& c, Args, resp::Writer& out) {
+                   if (Status s = rewrite_config_file(c.server().config); !s) {
+                     out.error("ERR " + s.message());
+                     return;
+                   }
+                   log::info("CONFIG REWRITE wrote {}", c.server().config.config_file);
+                   out.ok();
                  });
   add_subcommand(config, "help", 2, kCmdLoading | kCmdStale,
                  "Show helpful text about the different subcommands",
@@ -1004,6 +898,8 @@ void config_command(CommandSpec& config) {
                                   "    Set the configuration <directive> to <value>.",
                                   "RESETSTAT",
                                   "    Reset statistics reported by the INFO command.",
+                                  "REWRITE",
+                                  "    Rewrite the configuration file.",
                               });
                  });
 }

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   cluster.linearizable_reads = config.linearizable_reads;
   cluster.request_timeout_ms = config.request_timeout_ms;
   cluster.snapshot_interval = config.snapshot_interval;
-  cluster.secret = config.peer_secret;
+  cluster.secret = config.cluster_secret;
 
   log::Logger& logger = log::Logger::instance();
   logger.set_level(config.log_level);

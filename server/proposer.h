@@ -18,6 +18,7 @@
 namespace raftd {
 
 class StateMachine;
+struct Config;
 
 class Proposer {
  public:
@@ -59,6 +60,10 @@ class Proposer {
   /// CHECKPOINT: snapshots the state machine now and compacts the log up to it; completes with
   /// +OK once the snapshot is durable, or an error.
   virtual void checkpoint(Completion done) { done("-ERR this node has no log to checkpoint\r\n"); }
+  /// CONFIG SET changed one of the options the proposer reads (follower-writes,
+  /// read-consistency, request-timeout, snapshot-interval): it takes the new values from
+  /// `config`. Requests already waiting keep their deadlines.
+  virtual void reconfigure(const Config& config) { (void)config; }
 };
 
 /// One node, no replication: every entry is committed the moment it is proposed, so it is

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "raft/types.h"
+#include "server/config.h"
 #include "server/kv/state_machine.h"
 #include "server/log.h"
 #include "server/membership.h"
@@ -697,6 +698,13 @@ void RaftHost::adopt_members(const raft::ConfState& conf, const std::string& con
     if (transport_) transport_->remove_peer(it->first);
     it = addresses_.erase(it);
   }
+}
+
+void RaftHost::reconfigure(const Config& config) {
+  config_.forward_writes = config.forward_writes;
+  config_.linearizable_reads = config.linearizable_reads;
+  config_.request_timeout_ms = config.request_timeout_ms;
+  config_.snapshot_interval = config.snapshot_interval;
 }
 
 void RaftHost::checkpoint(Completion done) {

@@ -97,6 +97,7 @@ class RaftHost final : public Proposer {
   bool may_reap() const override { return is_leader(); }
   void info(std::string& out) const override;
   void checkpoint(Completion done) override;
+  void reconfigure(const Config& config) override;
 
   bool is_leader() const;
   /// The event loop calls before_sleep() after each bounded batch of handlers and before it

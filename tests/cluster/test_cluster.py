@@ -63,6 +63,15 @@ def case_redirect(c):
         assert str(e) == "MOVED 0 %s" % leader.addr, str(e)
     assert leader.call("SET", "a", "1") == "OK"
     assert follower.call("GET", "a") == b"1"
+    # follower-writes is live: switched back, the follower forwards at once, and back again.
+    assert follower.call("CONFIG", "SET", "follower-writes", "forward") == "OK"
+    assert follower.call("INCR", "a") == 2
+    assert follower.call("CONFIG", "SET", "follower-writes", "redirect") == "OK"
+    try:
+        follower.call("INCR", "a")
+        raise AssertionError("redirect mode set by CONFIG SET accepted a write on a follower")
+    except RespError as e:
+        assert str(e) == "MOVED 0 %s" % leader.addr, str(e)
 
 
 class Writer(threading.Thread):

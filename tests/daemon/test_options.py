@@ -5,8 +5,8 @@ import re
 import subprocess
 import tempfile
 
-from harness import (Daemon, binary_from_argv, check, check_eq, repo_root, run_tests,
-                     wait_until)
+from harness import (Daemon, Error, Simple, binary_from_argv, check, check_eq, repo_root,
+                     run_tests, wait_until)
 
 BINARY, BASE = binary_from_argv()
 
@@ -18,9 +18,9 @@ def run(*args, timeout=20):
 def test_help():
     res = run("--help")
     check_eq(res.returncode, 0, "exit code of --help")
-    for flag in ["-a [ --addr ]", "-d [ --data-dir ]", "-e [ --ensemble ]", "-i [ --id ]",
-                 "--config", "--log-level", "--log-file", "--proto-max-bulk-len",
-                 "--max-clients", "--version"]:
+    for flag in ["-a, --addr", "-d, --dir", "also --data-dir", "-e, --ensemble", "-i, --id",
+                 "--config", "--loglevel", "also --log-level", "--logfile", "also --log-file",
+                 "--proto-max-bulk-len", "--maxclients", "also --max-clients", "--version"]:
         check(flag in res.stdout, f"--help lacks {flag}: {res.stdout}")
     check_eq(run("-h").stdout, res.stdout, "-h output")
 
@@ -36,6 +36,12 @@ def test_bad_options_exit_2():
         bad_conf = os.path.join(tmp, "bad.conf")
         with open(bad_conf, "w") as f:
             f.write("no-such-option = 1\n")
+        twice_conf = os.path.join(tmp, "twice.conf")
+        with open(twice_conf, "w") as f:
+            f.write("maxclients 5\nmax-clients 6\n")
+        bad_value_conf = os.path.join(tmp, "bad_value.conf")
+        with open(bad_value_conf, "w") as f:
+            f.write("# comment\ntick-ms 0\n")
         cases = [
             (["--no-such-flag"], "unrecognised option"),
             (["-a", "nocolon"], "expected host:port"),
@@ -54,8 +60,15 @@ def test_bad_options_exit_2():
             (["--proto-max-bulk-len", "10"], "--proto-max-bulk-len"),
             (["--max-clients", "0"], "--max-clients"),
             (["--max-clients"], "missing"),
+            (["--maxclients", "5", "--max-clients", "6"], "set the same option"),
+            (["--maxclients", "x"], "--maxclients: argument couldn't be parsed into an integer"),
+            (["--max"], "unrecognised option"),  # no abbreviations
+            (["--follower-writes", "sometimes"], "forward, redirect"),
+            (["--peer-secret", "short"], "at least 16 characters"),
             (["--config", os.path.join(tmp, "missing.conf")], "cannot read config file"),
-            (["--config", bad_conf], "no-such-option"),
+            (["--config", bad_conf], "line 1: unknown option 'no-such-option'"),
+            (["--config", twice_conf], "maxclients is already set on line 1"),
+            (["--config", bad_value_conf], "line 2: tick-ms: argument must be between 1 and 10000"),
         ]
         for args, needle in cases:
             res = run(*args, "-d", os.path.join(tmp, "d"))
@@ -127,25 +140,146 @@ def test_ensemble_of_one_serves():
         check_eq(d.cli("GET", "k"), "v\n", "read back")
 
 
-def test_shipped_config_lists_every_option():
-    # conf/raftd.conf lists every setting of --help, each with --help's default.
+def help_options():
+    """{name: default} of every setting --help lists."""
     helptext = run("--help").stdout
-    defaults = {}
-    for m in re.finditer(r"^  (?:-\w \[ )?--([\w-]+)(?: \])?(?: [^ (]+)?(?: \(=([^)]*)\))?",
-                         helptext, re.M):
-        name, default = m.group(1), m.group(2) or ""
-        if name not in ("help", "version", "config"):
-            defaults[name] = default
-    check(len(defaults) >= 12, f"parsed too few options from --help: {defaults}")
+    found = {}
+    for m in re.finditer(r"^  (?:-\w, |    )--([\w-]+) \S+ \(default (\"\"|[^;)]*)", helptext,
+                         re.M):
+        found[m.group(1)] = "" if m.group(2) == '""' else m.group(2)
+    check(len(found) >= 20, f"parsed too few options from --help: {found}")
+    return found
+
+
+def read_conf(path):
     conf = {}
-    with open(os.path.join(repo_root(), "conf", "raftd.conf")) as f:
+    with open(path) as f:
         for line in f:
             if line.strip() and not line.lstrip().startswith("#"):
-                key, _, value = line.partition("=")
-                conf[key.strip()] = value.strip()
+                key, _, value = line.strip().partition(" ")
+                value = value.strip()
+                conf[key] = "" if value == '""' else value
+    return conf
+
+
+def test_shipped_config_lists_every_option():
+    # conf/raftd.conf lists every setting of --help, each with --help's default.
+    defaults = help_options()
+    conf = read_conf(os.path.join(repo_root(), "conf", "raftd.conf"))
     check_eq(sorted(conf), sorted(defaults), "options in conf/raftd.conf")
     for name, default in defaults.items():
         check_eq(conf[name], default, f"default of {name} in conf/raftd.conf")
+
+
+def config_get(d, pattern):
+    with d.conn() as c:
+        flat = c.call("CONFIG", "GET", pattern)
+    return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+
+
+def test_config_get_lists_every_option():
+    # One table: every option --help lists is a CONFIG GET parameter under the same name, and
+    # a node started with no options shows each one's --help default.
+    defaults = help_options()
+    with Daemon(BINARY, BASE + 12) as d:
+        got = config_get(d, "*")
+        for name, default in defaults.items():
+            check(name in got, f"CONFIG GET * lacks {name}: {sorted(got)}")
+        for name in ["tick-ms", "election-ticks", "follower-writes", "read-consistency",
+                     "request-timeout", "snapshot-interval", "loglevel", "maxclients",
+                     "tcp-backlog", "peer-secret", "logfile", "ensemble"]:
+            check_eq(got[name], defaults[name], f"CONFIG GET {name}")
+        check_eq(got["max-entry-size"], "4194304", "max-entry-size in bytes")
+        check_eq(got["addr"], f"127.0.0.1:{BASE + 12}", "addr")
+        # Redis's names for clients that ask for them.
+        for name in ["bind", "port", "databases", "save", "appendonly", "maxmemory"]:
+            check(name in got, f"CONFIG GET * lacks {name}")
+
+
+def test_config_set_live_options():
+    with Daemon(BINARY, BASE + 14, ["--peer-secret", "0123456789abcdef-secret"]) as d:
+        with d.conn() as c:
+            check_eq(c.call("CONFIG", "GET", "peer-secret"), [b"peer-secret", b"(set)"],
+                     "a secret is never shown")
+            # Not live: refused with Redis's words, and nothing changes.
+            err = c.call("CONFIG", "SET", "tick-ms", "50")
+            check(isinstance(err, Error) and "can't set immutable config" in err.text, str(err))
+            # Old spellings are the same option; all or nothing.
+            err = c.call("CONFIG", "SET", "max-clients", "20", "maxclients", "30")
+            check(isinstance(err, Error) and "duplicate parameter" in err.text, str(err))
+            err = c.call("CONFIG", "SET", "maxclients", "20", "follower-writes", "never")
+            check(isinstance(err, Error) and "forward, redirect" in err.text, str(err))
+            check_eq(config_get(d, "maxclients"), {"maxclients": "10000"}, "all or nothing")
+            for name, value, shown in [("maxclients", "2", "2"), ("loglevel", "debug", "debug"),
+                                       ("request-timeout", "2500", "2500"),
+                                       ("snapshot-interval", "3", "3"),
+                                       ("follower-writes", "REDIRECT", "redirect"),
+                                       ("read-consistency", "stale", "stale"),
+                                       ("max-entry-size", "1mb", "1048576"),
+                                       ("proto-max-bulk-len", "2mb", "2097152"),
+                                       ("client-output-pause", "1mb", "1048576"),
+                                       ("client-query-buffer-limit", "8mb", "8388608")]:
+                check_eq(c.call("CONFIG", "SET", name, value), Simple("OK"), f"SET {name}")
+                check_eq(config_get(d, name), {name: shown}, f"GET {name}")
+            # They take effect: a third client is refused (this one and the next are two) ...
+            with d.conn() as second:
+                check_eq(second.call("PING"), Simple("PONG"), "second client")
+                with d.conn() as third:
+                    reply = third.read_reply()
+                    check(isinstance(reply, Error) and "max number of clients" in reply.text,
+                          f"third client: {reply!r}")
+            # ... the log turns to debug ...
+            c.call("PING")
+            wait_until(lambda: " debug " in d.log(), what="a debug line after CONFIG SET")
+            # ... the snapshot interval applies from now on ...
+            for i in range(10):
+                check_eq(c.call("SET", f"k{i}", "v"), Simple("OK"), "write")
+            wait_until(lambda: b"snapshots_taken:0" not in c.call("INFO", "raft"),
+                       what="a snapshot after snapshot-interval 3")
+            # ... and writes over the new entry limit are refused.
+            err = c.call("SET", "big", "x" * (1024 * 1024 + 10))
+            check(isinstance(err, Error) and "max-entry-size" in err.text, str(err))
+
+
+def test_config_rewrite():
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = os.path.join(tmp, "raftd.conf")
+        with open(conf, "w") as f:
+            f.write("# my settings\nmax-clients = 7\n\nloglevel info\n"
+                    "peer-secret 0123456789abcdef-secret\n")
+        with Daemon(BINARY, BASE + 16, ["--config", conf]) as d:
+            with d.conn() as c:
+                check_eq(c.call("CONFIG", "SET", "maxclients", "50", "loglevel", "warn",
+                                "request-timeout", "1234"), Simple("OK"), "CONFIG SET")
+                check_eq(c.call("CONFIG", "REWRITE"), Simple("OK"), "CONFIG REWRITE")
+        text = open(conf).read()
+        check(text.startswith("# my settings\nmaxclients 50\n\nloglevel warn\n"), text)
+        check("peer-secret 0123456789abcdef-secret\n" in text, f"secret kept: {text}")
+        check("request-timeout 1234\n" in text, f"changed option appended: {text}")
+        check("tick-ms" not in text, f"defaults are not written: {text}")
+        # The rewritten file starts a node with the same settings.
+        with Daemon(BINARY, BASE + 16, ["--config", conf]) as d:
+            check_eq(config_get(d, "maxclients"), {"maxclients": "50"}, "after restart")
+            check_eq(config_get(d, "request-timeout"), {"request-timeout": "1234"},
+                     "after restart")
+    with Daemon(BINARY, BASE + 18) as d:
+        with d.conn() as c:
+            check_eq(c.call("CONFIG", "REWRITE"),
+                     Error("ERR The server is running without a config file"), "no file")
+
+
+def test_redis_style_config_file():
+    with tempfile.TemporaryDirectory() as tmp:
+        conf = os.path.join(tmp, "raftd.conf")
+        with open(conf, "w") as f:
+            f.write('maxclients 12\nlogfile ""\nread-consistency   stale\n'
+                    'snapshot-interval "500"\n')
+        with Daemon(BINARY, BASE + 8, ["--config", conf]) as d:
+            check_eq(config_get(d, "maxclients"), {"maxclients": "12"}, "maxclients")
+            check_eq(config_get(d, "read-consistency"), {"read-consistency": "stale"},
+                     "read-consistency")
+            check_eq(config_get(d, "snapshot-interval"), {"snapshot-interval": "500"},
+                     "quoted value")
 
 
 def test_port_in_use_fails_cleanly():
@@ -164,5 +298,9 @@ run_tests([
     ("data_dir_created_and_log_file", test_data_dir_created_and_log_file),
     ("ensemble_of_one_serves", test_ensemble_of_one_serves),
     ("shipped_config_lists_every_option", test_shipped_config_lists_every_option),
+    ("config_get_lists_every_option", test_config_get_lists_every_option),
+    ("config_set_live_options", test_config_set_live_options),
+    ("config_rewrite", test_config_rewrite),
+    ("redis_style_config_file", test_redis_style_config_file),
     ("port_in_use_fails_cleanly", test_port_in_use_fails_cleanly),
 ])
