@@ -17,7 +17,7 @@
 #include <set>
 #include <sstream>
 
-#include "server/proposer.h"
+#include "server/node/proposer.h"
 #include "server/server_state.h"
 #include "server/text.h"
 

@@ -9,17 +9,17 @@
 #include <system_error>
 #include <utility>  // before boost/asio (g++ 12 + Boost 1.74)
 
+#include "server/client/event_loop.h"
+#include "server/client/server.h"
+#include "server/client/session.h"
+#include "server/commands/connection_commands.h"
 #include "server/config.h"
-#include "server/connection_commands.h"
-#include "server/event_loop.h"
-#include "server/kv/kv_commands.h"
-#include "server/kv/state_machine.h"
+#include "server/keyspace/kv_commands.h"
+#include "server/keyspace/state_machine.h"
 #include "server/log.h"
-#include "server/proposer.h"
-#include "server/raft_host.h"
-#include "server/server.h"
+#include "server/node/proposer.h"
+#include "server/node/raft_host.h"
 #include "server/server_state.h"
-#include "server/session.h"
 #include "storage/data_dir.h"
 
 namespace {

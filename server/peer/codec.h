@@ -111,7 +111,8 @@ struct FoundingMember {
   std::string client_addr;
   std::uint64_t dir_id = 0;
   std::string formation_key;  ///< its X25519 public key at formation
-  std::string sealed_secret;  ///< the cluster secret, sealed for that key (server/membership.h)
+  std::string
+      sealed_secret;  ///< the cluster secret, sealed for that key (server/node/membership.h)
 
   bool operator==(const FoundingMember&) const = default;
 };

@@ -6,7 +6,7 @@
 //    be forged, altered, dropped, reordered or replayed, and a recorded stream is useless on
 //    another connection (other nonces, another key);
 //  - X25519 lets the node that forms a cluster hand the generated secret to each founding
-//    member, sealed for that member's key alone (server/membership.h).
+//    member, sealed for that member's key alone (server/node/membership.h).
 #pragma once
 
 #include <cstddef>

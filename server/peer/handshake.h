@@ -10,7 +10,7 @@
 // likewise over Na, Nd and the Welcome: each side shows it holds the cluster secret, bound to a
 // nonce the other side just made up, so a recorded proof is worthless. A connection carries
 // Raft messages and forwarded commands only when both proofs held and both identities were
-// admitted (cluster id, membership, data directory id: see server/membership.h). A node that
+// admitted (cluster id, membership, data directory id: see server/node/membership.h). A node that
 // has no secret yet (a new data directory, before the cluster is formed) sends no proof; it can
 // only exchange identities, and receive the founding record (formation below).
 //

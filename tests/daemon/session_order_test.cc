@@ -20,12 +20,12 @@
 #include <utility>  // before boost/asio (g++ 12 + Boost 1.74)
 #include <vector>
 
-#include "server/client_context.h"
-#include "server/connection_commands.h"
-#include "server/kv/kv_commands.h"
-#include "server/kv/state_machine.h"
-#include "server/proposer.h"
-#include "server/server.h"
+#include "server/client/client_context.h"
+#include "server/client/server.h"
+#include "server/commands/connection_commands.h"
+#include "server/keyspace/kv_commands.h"
+#include "server/keyspace/state_machine.h"
+#include "server/node/proposer.h"
 #include "server/server_state.h"
 
 namespace raftd {

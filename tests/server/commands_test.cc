@@ -2,8 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "harness.h"
-#include "server/kv/command.h"
-#include "server/kv/kv_commands.h"
+#include "server/commands/command.h"
+#include "server/keyspace/kv_commands.h"
 
 namespace raftd::test {
 

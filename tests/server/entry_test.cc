@@ -1,5 +1,5 @@
 // The log-entry form of a write: round trips and rejection of malformed bytes.
-#include "server/kv/entry.h"
+#include "server/keyspace/entry.h"
 
 #include <catch2/catch.hpp>
 #include <random>

@@ -1,6 +1,7 @@
-// run_event_loop (server/event_loop.h): before_sleep runs between bounded batches of handlers,
-// so work that is always ready cannot starve it, and the loop returns when the work is done.
-#include "server/event_loop.h"
+// run_event_loop (server/client/event_loop.h): before_sleep runs between bounded batches of
+// handlers, so work that is always ready cannot starve it, and the loop returns when the work is
+// done.
+#include "server/client/event_loop.h"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>

@@ -1,5 +1,5 @@
 // Glob matching beyond the golden probes: binary data, nocase, and abusive patterns.
-#include "server/kv/glob.h"
+#include "server/keyspace/glob.h"
 
 #include <catch2/catch.hpp>
 #include <chrono>

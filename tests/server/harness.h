@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "resp/writer.h"
-#include "server/kv/command.h"
-#include "server/kv/keyspace.h"
-#include "server/kv/kv_commands.h"
-#include "server/kv/state_machine.h"
+#include "server/commands/command.h"
+#include "server/keyspace/keyspace.h"
+#include "server/keyspace/kv_commands.h"
+#include "server/keyspace/state_machine.h"
 
 namespace raftd::test {
 

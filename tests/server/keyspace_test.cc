@@ -1,6 +1,6 @@
 // The keyspace on its own: expiry rules for reads vs apply, counters, expired candidates, the
 // background sweep, rename, and deterministic iteration.
-#include "server/kv/keyspace.h"
+#include "server/keyspace/keyspace.h"
 
 #include <algorithm>
 #include <catch2/catch.hpp>

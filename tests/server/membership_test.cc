@@ -1,7 +1,7 @@
-// Membership (server/membership.h) driven by hand, as the transport would drive it: formation of
-// a new cluster, adoption of the founding record and its checks, and who a formed node admits.
+// Membership (server/node/membership.h) driven by hand, as the transport would drive it: formation
+// of a new cluster, adoption of the founding record and its checks, and who a formed node admits.
 // Real data directories in a scratch dir; no sockets, no sleeps.
-#include "server/membership.h"
+#include "server/node/membership.h"
 
 #include <unistd.h>
 

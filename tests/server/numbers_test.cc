@@ -1,5 +1,5 @@
 // Redis's number rules: which strings are integers/floats/cursors, and how floats are printed.
-#include "server/kv/numbers.h"
+#include "server/keyspace/numbers.h"
 
 #include <catch2/catch.hpp>
 #include <cmath>

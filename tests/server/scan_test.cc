@@ -5,7 +5,7 @@
 #include <set>
 
 #include "harness.h"
-#include "server/kv/keyspace.h"
+#include "server/keyspace/keyspace.h"
 
 namespace raftd::test {
 

@@ -1,12 +1,12 @@
 // The slot index against a naive reference (std::map), through random inserts and removals:
 // backward-shift deletion and resizing must never lose or duplicate a node.
-#include "server/kv/slot_table.h"
+#include "server/keyspace/slot_table.h"
 
 #include <catch2/catch.hpp>
 #include <map>
 #include <random>
 
-#include "server/kv/key_hash.h"
+#include "server/keyspace/key_hash.h"
 
 namespace raftd::test {
 

@@ -1,7 +1,7 @@
-// The keyspace snapshot body (server/kv/snapshot.h): exact round trips (types, hash forms,
+// The keyspace snapshot body (server/keyspace/snapshot.h): exact round trips (types, hash forms,
 // binary data, expiry, counters), determinism, streaming in awkward chunks, and malformed bodies
 // that must come back as errors and never crash.
-#include "server/kv/snapshot.h"
+#include "server/keyspace/snapshot.h"
 
 #include <fmt/core.h>
 

@@ -1,7 +1,7 @@
-// Snapshots of the keyspace on disk (server/snapshotter.h): through a real SnapshotStore and
+// Snapshots of the keyspace on disk (server/node/snapshotter.h): through a real SnapshotStore and
 // DataDir in a scratch directory, written synchronously or by a forked child while the parent
 // keeps changing the keyspace; failures in the child; refusal of an out-of-date snapshot.
-#include "server/snapshotter.h"
+#include "server/node/snapshotter.h"
 
 #include <fmt/core.h>
 #include <sched.h>
@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "harness.h"
-#include "server/kv/snapshot.h"
+#include "server/keyspace/snapshot.h"
 #include "storage/data_dir.h"
 #include "storage/snapshot_store.h"
 

@@ -1,6 +1,6 @@
 // The state machine: prepare rewrites, apply, determinism across replicas, expiry driven by
 // entry timestamps, REAPEXPIRED safety, and refusing (never half-applying) what cannot apply.
-#include "server/kv/state_machine.h"
+#include "server/keyspace/state_machine.h"
 
 #include <catch2/catch.hpp>
 #include <random>

@@ -1,0 +1,186 @@
+// Expiry commands (Redis expire.c): EXPIRE PEXPIRE EXPIREAT PEXPIREAT EXPIRETIME PEXPIRETIME
+// TTL PTTL PERSIST.
+#include <limits>
+
+#include "server/keyspace/cmd_util.h"
+#include "server/keyspace/numbers.h"
+
+namespace raftd::kv {
+
+namespace {
+
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kInt64Min = std::numeric_limits<std::int64_t>::min();
+
+enum ExpireFlag : unsigned { kNx = 1, kXx = 2, kGt = 4, kLt = 8 };
+
+// parseExtendedExpireArgumentsOrReply.
+bool parse_expire_flags(Args args, unsigned& flags, resp::Writer& out) {
+  flags = 0;
+  for (std::size_t j = 3; j < args.size(); ++j) {
+    const std::string_view opt = args[j];
+    if (eq_nocase(opt, "nx")) {
+      flags |= kNx;
+    } else if (eq_nocase(opt, "xx")) {
+      flags |= kXx;
+    } else if (eq_nocase(opt, "gt")) {
+      flags |= kGt;
+    } else if (eq_nocase(opt, "lt")) {
+      flags |= kLt;
+    } else {
+      out.error(
+          one_line_error("ERR Unsupported option " + std::string(opt.substr(0, opt.find('\0')))));
+      return false;
+    }
+  }
+  if ((flags & kNx) && (flags & (kXx | kGt | kLt))) {
+    out.error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    return false;
+  }
+  if ((flags & kGt) && (flags & kLt)) {
+    out.error("ERR GT and LT options at the same time are not compatible");
+    return false;
+  }
+  return true;
+}
+
+struct ExpireVariant {
+  std::string name;  // for the error text
+  bool seconds;      // EXPIRE, EXPIREAT
+  bool relative;     // EXPIRE, PEXPIRE: counted from now
+};
+
+// The flag and time checks of expireGenericCommand, in Redis's order; `when` is absolute ms.
+bool expire_args(const ExpireVariant& v, Args args, std::int64_t now_ms, unsigned& flags,
+                 std::int64_t& when, resp::Writer& out) {
+  if (!parse_expire_flags(args, flags, out)) return false;
+  if (!parse_int64(args[2], when)) {
+    out.error(kErrNotInteger);
+    return false;
+  }
+  if (v.seconds) {
+    if (when > kInt64Max / 1000 || when < kInt64Min / 1000) {
+      out.error(invalid_expire_error(v.name));
+      return false;
+    }
+    when *= 1000;
+  }
+  const std::int64_t base = v.relative ? now_ms : 0;
+  if (when > kInt64Max - base) {
+    out.error(invalid_expire_error(v.name));
+    return false;
+  }
+  when += base;
+  return true;
+}
+
+// Every variant is proposed as PEXPIREAT key <unix ms> [flags], as Redis propagates it.
+PrepareHandler expire_prepare(ExpireVariant v) {
+  return
+      [v](Args args, std::int64_t now_ms, std::vector<std::string>& log_args, resp::Writer& out) {
+        unsigned flags;
+        std::int64_t when;
+        if (!expire_args(v, args, now_ms, flags, when, out)) return false;
+        if (!v.seconds && !v.relative) return true;  // already PEXPIREAT
+        log_args = {"PEXPIREAT", std::string(args[1]), format_int64(when)};
+        for (std::size_t j = 3; j < args.size(); ++j) log_args.emplace_back(args[j]);
+        return true;
+      };
+}
+
+WriteHandler expire_write(ExpireVariant v) {
+  return [v](Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+    unsigned flags;
+    std::int64_t when;
+    if (!expire_args(v, args, now_ms, flags, when, out)) return;
+    Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
+    if (!ref) {
+      out.integer(0);
+      return;
+    }
+    const std::int64_t current = ref->expire_at();  // kNoExpire (-1) counts as infinite
+    if (((flags & kNx) && current != kNoExpire) || ((flags & kXx) && current == kNoExpire) ||
+        ((flags & kGt) && (current == kNoExpire || when <= current)) ||
+        ((flags & kLt) && current != kNoExpire && when >= current)) {
+      out.integer(0);
+      return;
+    }
+    if (when <= now_ms) {
+      ks.erase(ref);  // a time in the past deletes the key (Redis propagates it as DEL)
+    } else {
+      ks.set_expire(ref, when);
+    }
+    out.integer(1);
+  };
+}
+
+// ttlGenericCommand.
+ReadHandler ttl_read(bool ms, bool absolute) {
+  return [ms, absolute](const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+    const Value* v = ks.find(args[1], now_ms);
+    if (v == nullptr) {
+      out.integer(-2);
+      return;
+    }
+    if (!v->has_expire()) {
+      out.integer(-1);
+      return;
+    }
+    std::int64_t ttl = absolute ? v->expire_at() : v->expire_at() - now_ms;
+    if (ttl < 0) ttl = 0;
+    // Rounded to seconds without overflowing near INT64_MAX (Redis gets the same digits).
+    out.integer(ms ? ttl
+                   : static_cast<std::int64_t>((static_cast<std::uint64_t>(ttl) + 500) / 1000));
+  };
+}
+
+void persist_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
+  if (!ref || !ref->has_expire()) {
+    out.integer(0);
+    return;
+  }
+  ks.set_expire(ref, kNoExpire);
+  out.integer(1);
+}
+
+}  // namespace
+
+void register_expire_commands(CommandTable& t) {
+  constexpr std::uint32_t kRead = kCmdReadonly;
+  constexpr std::uint32_t kWrite = kCmdWrite;
+  constexpr std::uint32_t kFast = kCmdFast;
+
+  const ExpireVariant expire{"expire", true, true};
+  const ExpireVariant pexpire{"pexpire", false, true};
+  const ExpireVariant expireat{"expireat", true, false};
+  const ExpireVariant pexpireat{"pexpireat", false, false};
+  add_builtin(
+      t, write_command("expire", -3, kWrite | kFast, 1, 1, 1, "Set a key's time to live in seconds",
+                       expire_prepare(expire), expire_write(expire)));
+  add_builtin(t, write_command("pexpire", -3, kWrite | kFast, 1, 1, 1,
+                               "Set a key's time to live in milliseconds", expire_prepare(pexpire),
+                               expire_write(pexpire)));
+  add_builtin(t, write_command("expireat", -3, kWrite | kFast, 1, 1, 1,
+                               "Set the expiration for a key as a UNIX timestamp",
+                               expire_prepare(expireat), expire_write(expireat)));
+  add_builtin(t, write_command("pexpireat", -3, kWrite | kFast, 1, 1, 1,
+                               "Set the expiration for a key as a UNIX timestamp specified in "
+                               "milliseconds",
+                               expire_prepare(pexpireat), expire_write(pexpireat)));
+  add_builtin(t,
+              read_command("expiretime", 2, kRead | kFast, 1, 1, 1,
+                           "Get the expiration Unix timestamp for a key", ttl_read(false, true)));
+  add_builtin(t, read_command("pexpiretime", 2, kRead | kFast, 1, 1, 1,
+                              "Get the expiration Unix timestamp for a key in milliseconds",
+                              ttl_read(true, true)));
+  add_builtin(t, read_command("ttl", 2, kRead | kFast, 1, 1, 1,
+                              "Get the time to live for a key in seconds", ttl_read(false, false)));
+  add_builtin(
+      t, read_command("pttl", 2, kRead | kFast, 1, 1, 1,
+                      "Get the time to live for a key in milliseconds", ttl_read(true, false)));
+  add_builtin(t, write_command("persist", 2, kWrite | kFast, 1, 1, 1,
+                               "Remove the expiration from a key", {}, persist_write));
+}
+
+}  // namespace raftd::kv

@@ -1,0 +1,290 @@
+// Hash commands (Redis t_hash.c): HSET HMSET HSETNX HGET HMGET HDEL HLEN HEXISTS HGETALL HKEYS
+// HVALS HINCRBY HINCRBYFLOAT HSTRLEN.
+#include <cmath>
+#include <limits>
+
+#include "server/keyspace/cmd_util.h"
+#include "server/keyspace/numbers.h"
+
+namespace raftd::kv {
+
+namespace {
+
+constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kInt64Min = std::numeric_limits<std::int64_t>::min();
+
+// hashTypeLookupWriteOrCreate: the hash at `key`, created empty if absent; an empty Ref after
+// replying WRONGTYPE.
+Keyspace::Ref hash_for_write(Keyspace& ks, std::string_view key, std::int64_t now_ms,
+                             resp::Writer& out) {
+  Keyspace::Ref ref = ks.find_for_write(key, now_ms);
+  if (!ref) return ks.insert_hash(key);
+  if (!ref->is_hash()) {
+    out.error(kErrWrongType);
+    return {};
+  }
+  return ref;
+}
+
+// The hash at `key` for a read: nullptr if absent; `wrong` set (and WRONGTYPE replied) if the
+// key holds another type.
+const HashValue* hash_for_read(const Keyspace& ks, std::string_view key, std::int64_t now_ms,
+                               bool& wrong, resp::Writer& out) {
+  wrong = false;
+  const Value* v = ks.find(key, now_ms);
+  if (v == nullptr) return nullptr;
+  if (!v->is_hash()) {
+    wrong = true;
+    out.error(kErrWrongType);
+    return nullptr;
+  }
+  return &v->hash();
+}
+
+PrepareHandler field_value_pairs_prepare(std::string command) {
+  return [command](Args args, std::int64_t, std::vector<std::string>&, resp::Writer& out) {
+    if (args.size() % 2 == 1) {
+      out.error(wrong_arity_error(command));
+      return false;
+    }
+    return true;
+  };
+}
+
+WriteHandler hset_write(bool hmset) {
+  return [hmset](Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+    if (args.size() % 2 == 1) {
+      out.error(wrong_arity_error(hmset ? "hmset" : "hset"));
+      return;
+    }
+    Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
+    if (!ref) return;
+    std::int64_t created = 0;
+    for (std::size_t i = 2; i + 1 < args.size(); i += 2) {
+      if (ks.hash_set(ref, args[i], args[i + 1])) ++created;
+    }
+    if (hmset) {
+      out.ok();
+    } else {
+      out.integer(created);
+    }
+  };
+}
+
+void hsetnx_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
+  if (!ref) return;
+  if (ref->hash().get(args[2]) != nullptr) {
+    out.integer(0);
+    return;
+  }
+  ks.hash_set(ref, args[2], args[3]);
+  out.integer(1);
+}
+
+void hget_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  bool wrong;
+  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
+  if (wrong) return;
+  const std::string* value = h == nullptr ? nullptr : h->get(args[2]);
+  if (value == nullptr) {
+    out.null();
+  } else {
+    out.bulk(*value);
+  }
+}
+
+void hmget_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  bool wrong;
+  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
+  if (wrong) return;
+  out.array(args.size() - 2);
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const std::string* value = h == nullptr ? nullptr : h->get(args[i]);
+    if (value == nullptr) {
+      out.null();
+    } else {
+      out.bulk(*value);
+    }
+  }
+}
+
+void hdel_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
+  if (!ref) {
+    out.integer(0);
+    return;
+  }
+  if (!ref->is_hash()) {
+    out.error(kErrWrongType);
+    return;
+  }
+  std::int64_t deleted = 0;
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    if (ks.hash_erase(ref, args[i])) {
+      ++deleted;
+      if (ref->hash().empty()) {  // an empty hash is no key at all
+        ks.erase(ref);
+        break;
+      }
+    }
+  }
+  out.integer(deleted);
+}
+
+void hlen_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  bool wrong;
+  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
+  if (wrong) return;
+  out.integer(h == nullptr ? 0 : static_cast<std::int64_t>(h->size()));
+}
+
+void hexists_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  bool wrong;
+  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
+  if (wrong) return;
+  out.integer(h != nullptr && h->get(args[2]) != nullptr ? 1 : 0);
+}
+
+void hstrlen_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  bool wrong;
+  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
+  if (wrong) return;
+  const std::string* value = h == nullptr ? nullptr : h->get(args[2]);
+  out.integer(value == nullptr ? 0 : static_cast<std::int64_t>(value->size()));
+}
+
+enum class Part { kAll, kKeys, kValues };
+
+ReadHandler hgetall_read(Part part) {
+  return [part](const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+    bool wrong;
+    const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
+    if (wrong) return;
+    if (h == nullptr) {
+      out.array(0);
+      return;
+    }
+    out.array(part == Part::kAll ? h->size() * 2 : h->size());
+    h->for_each([&](std::string_view field, std::string_view value) {
+      if (part != Part::kValues) out.bulk(field);
+      if (part != Part::kKeys) out.bulk(value);
+    });
+  };
+}
+
+bool hincrby_prepare(Args args, std::int64_t, std::vector<std::string>&, resp::Writer& out) {
+  std::int64_t incr;
+  if (parse_int64(args[3], incr)) return true;
+  out.error(kErrNotInteger);
+  return false;
+}
+
+void hincrby_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  std::int64_t incr;
+  if (!parse_int64(args[3], incr)) {
+    out.error(kErrNotInteger);
+    return;
+  }
+  Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
+  if (!ref) return;
+  std::int64_t value = 0;
+  if (const std::string* old = ref->hash().get(args[2]); old != nullptr) {
+    if (!parse_int64(*old, value)) {
+      out.error("ERR hash value is not an integer");
+      return;
+    }
+  }
+  if ((incr < 0 && value < 0 && incr < kInt64Min - value) ||
+      (incr > 0 && value > 0 && incr > kInt64Max - value)) {
+    out.error(kErrOverflow);
+    return;
+  }
+  value += incr;
+  ks.hash_set(ref, args[2], format_int64(value));
+  out.integer(value);
+}
+
+bool hincrbyfloat_arg(std::string_view arg, long double& incr, resp::Writer& out) {
+  if (!parse_long_double(arg, incr)) {
+    out.error(kErrNotFloat);
+    return false;
+  }
+  if (std::isnan(incr) || std::isinf(incr)) {
+    out.error("ERR value is NaN or Infinity");
+    return false;
+  }
+  return true;
+}
+
+bool hincrbyfloat_prepare(Args args, std::int64_t, std::vector<std::string>&, resp::Writer& out) {
+  long double incr;
+  return hincrbyfloat_arg(args[3], incr, out);
+}
+
+void hincrbyfloat_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  long double incr;
+  if (!hincrbyfloat_arg(args[3], incr, out)) return;
+  Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
+  if (!ref) return;
+  long double value = 0;
+  if (const std::string* old = ref->hash().get(args[2]); old != nullptr) {
+    if (!parse_long_double(*old, value)) {
+      out.error("ERR hash value is not a float");
+      return;
+    }
+  }
+  value += incr;
+  if (std::isnan(value) || std::isinf(value)) {
+    out.error(kErrNanOrInf);
+    return;
+  }
+  const std::string text = format_long_double(value);
+  ks.hash_set(ref, args[2], text);
+  out.bulk(text);
+}
+
+}  // namespace
+
+void register_hash_commands(CommandTable& t) {
+  constexpr std::uint32_t kRead = kCmdReadonly;
+  constexpr std::uint32_t kWrite = kCmdWrite;
+  constexpr std::uint32_t kFast = kCmdFast;
+  constexpr std::uint32_t kOom = kCmdDenyOom;
+
+  add_builtin(t, write_command("hset", -4, kWrite | kOom | kFast, 1, 1, 1,
+                               "Set the string value of a hash field",
+                               field_value_pairs_prepare("hset"), hset_write(false)));
+  add_builtin(t, write_command("hmset", -4, kWrite | kOom | kFast, 1, 1, 1,
+                               "Set multiple hash fields to multiple values",
+                               field_value_pairs_prepare("hmset"), hset_write(true)));
+  add_builtin(t, write_command("hsetnx", 4, kWrite | kOom | kFast, 1, 1, 1,
+                               "Set the value of a hash field, only if the field does not exist",
+                               {}, hsetnx_write));
+  add_builtin(t, read_command("hget", 3, kRead | kFast, 1, 1, 1, "Get the value of a hash field",
+                              hget_read));
+  add_builtin(t, read_command("hmget", -3, kRead | kFast, 1, 1, 1,
+                              "Get the values of all the given hash fields", hmget_read));
+  add_builtin(t, write_command("hdel", -3, kWrite | kFast, 1, 1, 1,
+                               "Delete one or more hash fields", {}, hdel_write));
+  add_builtin(t, read_command("hlen", 2, kRead | kFast, 1, 1, 1,
+                              "Get the number of fields in a hash", hlen_read));
+  add_builtin(t, read_command("hexists", 3, kRead | kFast, 1, 1, 1,
+                              "Determine if a hash field exists", hexists_read));
+  add_builtin(t, read_command("hgetall", 2, kRead, 1, 1, 1,
+                              "Get all the fields and values in a hash", hgetall_read(Part::kAll)));
+  add_builtin(t, read_command("hkeys", 2, kRead, 1, 1, 1, "Get all the fields in a hash",
+                              hgetall_read(Part::kKeys)));
+  add_builtin(t, read_command("hvals", 2, kRead, 1, 1, 1, "Get all the values in a hash",
+                              hgetall_read(Part::kValues)));
+  add_builtin(t, write_command("hincrby", 4, kWrite | kOom | kFast, 1, 1, 1,
+                               "Increment the integer value of a hash field by the given number",
+                               hincrby_prepare, hincrby_write));
+  add_builtin(t, write_command("hincrbyfloat", 4, kWrite | kOom | kFast, 1, 1, 1,
+                               "Increment the float value of a hash field by the given amount",
+                               hincrbyfloat_prepare, hincrbyfloat_write));
+  add_builtin(t, read_command("hstrlen", 3, kRead | kFast, 1, 1, 1,
+                              "Get the length of the value of a hash field", hstrlen_read));
+}
+
+}  // namespace raftd::kv

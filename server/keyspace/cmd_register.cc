@@ -1,0 +1,92 @@
+// The command-table plumbing shared by the data commands, and register_kv_commands().
+#include <fmt/core.h>
+
+#include <cctype>
+#include <cstdlib>
+
+#include "server/keyspace/cmd_util.h"
+#include "server/keyspace/kv_commands.h"
+
+namespace raftd {
+
+namespace kv {
+
+bool eq_nocase(std::string_view a, std::string_view b) {
+  a = a.substr(0, a.find('\0'));  // C string semantics, as strcasecmp on an sds
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string one_line_error(std::string s) {
+  const auto first = s.find_first_not_of("\r\n");
+  if (first == std::string::npos) return {};
+  s.erase(0, first);
+  s.erase(s.find_last_not_of("\r\n") + 1);
+  for (char& c : s) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return s;
+}
+
+std::string invalid_expire_error(std::string_view command) {
+  return fmt::format("ERR invalid expire time in '{}' command", command);
+}
+
+CommandSpec write_command(std::string name, int arity, std::uint32_t flags, int first_key,
+                          int last_key, int key_step, std::string summary, PrepareHandler prepare,
+                          WriteHandler write) {
+  CommandSpec spec;
+  spec.name = std::move(name);
+  spec.arity = arity;
+  spec.flags = flags | kCmdWrite;
+  spec.first_key = first_key;
+  spec.last_key = last_key;
+  spec.key_step = key_step;
+  spec.summary = std::move(summary);
+  spec.prepare = std::move(prepare);
+  spec.write = std::move(write);
+  return spec;
+}
+
+CommandSpec read_command(std::string name, int arity, std::uint32_t flags, int first_key,
+                         int last_key, int key_step, std::string summary, ReadHandler read) {
+  CommandSpec spec;
+  spec.name = std::move(name);
+  spec.arity = arity;
+  spec.flags = flags | kCmdReadonly;
+  spec.first_key = first_key;
+  spec.last_key = last_key;
+  spec.key_step = key_step;
+  spec.summary = std::move(summary);
+  spec.read = std::move(read);
+  return spec;
+}
+
+void add_builtin(CommandTable& table, CommandSpec spec) {
+  const std::string name = spec.name;
+  if (!table.add(std::move(spec))) {
+    fmt::print(stderr, "raftd: command '{}' registered twice\n", name);
+    std::abort();
+  }
+}
+
+void copy_args(Args args, std::vector<std::string>& log_args) {
+  log_args.assign(args.begin(), args.end());
+}
+
+}  // namespace kv
+
+void register_kv_commands(CommandTable& table) {
+  kv::register_string_commands(table);
+  kv::register_key_commands(table);
+  kv::register_expire_commands(table);
+  kv::register_hash_commands(table);
+}
+
+}  // namespace raftd

@@ -1,0 +1,267 @@
+// The node host: drives raft::Node on the daemon's io_context and connects it to the world.
+//
+//   ticks (a steady timer)        -> node.tick()
+//   peer frames (Transport)       -> node.step()
+//   client writes (Dispatcher)    -> prepare + node.propose()   (followers forward to the leader)
+//   client reads (Dispatcher)     -> node.read_index() for the whole batch of one loop turn
+//   once per loop turn: drain Ready -> send, apply committed entries (answering clients),
+//                                     persist entries + hard state: the leader hands them to
+//                                     the disk thread, a follower writes them itself, and so
+//                                     does a lone voter (in before_sleep(), see below)
+//   disk thread reports durable    -> send what waited for it (votes, acks), advance
+//
+// Group commit: everything proposed during one loop turn is one Ready, so one Append per
+// follower; the disk thread merges every Ready that queued up during its last fsync into one
+// synced RocksDB batch. The leader's loop never waits for the disk (except around snapshots),
+// so the next batch is collected and replicated while the previous one syncs. A follower syncs
+// on its loop (see submit_persist): Appends arriving meanwhile wait in the socket and become
+// one write, and no thread handoff is paid per batch. A lone voter (a single-node cluster)
+// replicates nothing, so it works like Redis's appendfsync always: its Ready waits until the
+// event loop has drained its input (before_sleep(), server/client/event_loop.h) and syncs there, on
+// the loop, covering everything read in that turn.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>  // before boost/asio: Boost 1.74 + g++ 12 (asio/awaitable.hpp)
+#include <vector>
+
+#include "raft/raft.h"
+#include "server/commands/command.h"
+#include "server/node/disk_writer.h"
+#include "server/node/proposer.h"
+#include "server/node/snapshotter.h"
+#include "server/peer/transport.h"
+
+namespace storage {
+class DataDir;
+class IncomingSnapshot;
+}  // namespace storage
+
+namespace raftd {
+
+class Membership;
+class StateMachine;
+
+struct ClusterConfig {
+  raft::NodeId id = raft::kNoNode;
+  std::string host;        ///< this node's client host; peers listen on the same host
+  std::uint16_t port = 0;  ///< this node's client port; peers use port + 1
+  /// The member list it was started with (-e), this node included: node id -> client address
+  /// "host:port". It forms a new cluster with exactly these nodes; a formed node finds its
+  /// members in its own data (the founding record, the log and snapshots).
+  std::map<raft::NodeId, std::string> members;
+  int tick_ms = 100;
+  int election_ticks = 10;
+  bool forward_writes = true;                ///< false: a follower answers writes with -MOVED
+  bool linearizable_reads = true;            ///< false: reads are served from local state at once
+  int request_timeout_ms = 10000;            ///< a write or read not answered by then gets -TIMEOUT
+  std::uint64_t snapshot_interval = 100000;  ///< applied entries between snapshots; 0: never
+  /// The cluster secret peers prove in handshakes (--peer-secret); empty: the one generated when
+  /// the cluster was formed (DIR/SECRET).
+  std::string secret;
+};
+
+/// Node id derived from a client address when -i is not given (never kNoNode).
+raft::NodeId node_id_for(const std::string& address);
+
+class RaftHost final : public Proposer {
+ public:
+  RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::DataDir& dir,
+           StateMachine& state_machine);
+  ~RaftHost() override;
+  RaftHost(const RaftHost&) = delete;
+  RaftHost& operator=(const RaftHost&) = delete;
+
+  /// Listens for peers and starts ticking. Returns an error text when the peer port is taken.
+  [[nodiscard]] std::optional<std::string> start();
+  /// Clean stop (SIGTERM): a leader first hands leadership to a caught-up follower (thesis
+  /// 3.10), waiting at most two election timeouts; then `done` runs and nothing more happens.
+  void shutdown(std::function<void()> done);
+
+  // Proposer.
+  void propose(std::string entry, Completion done) override;
+  void submit_write(const CommandSpec& spec, Args args, std::string entry,
+                    Completion done) override;
+  /// Linearizable reads need a ReadIndex round, except on a single voter: it is always the
+  /// leader and acknowledges a write only after applying it, so local state is never stale.
+  bool reads_need_confirmation() const override;
+  void submit_read(ReadFn run, Completion done) override;
+  bool may_reap() const override { return is_leader(); }
+  void info(std::string& out) const override;
+  void checkpoint(Completion done) override;
+  void reconfigure(const Config& config) override;
+
+  bool is_leader() const;
+  /// The event loop calls before_sleep() after each bounded batch of handlers and before it
+  /// blocks (server/client/event_loop.h). Then a lone voter handles its Ready there, batching
+  /// everything the loop read into one sync on the loop, instead of in a posted handler with
+  /// the disk thread.
+  void set_loop_calls_before_sleep(bool on) { loop_calls_before_sleep_ = on; }
+  /// Returns true when it left work for the next turn (the loop must not block).
+  bool before_sleep();
+
+  /// Runs before the loop thread blocks on a log sync (a follower's), so that replies completed
+  /// by then reach their clients first (main flushes client output).
+  void set_before_sync(std::function<void()> hook) { before_sync_ = std::move(hook); }
+
+ private:
+  struct PendingWrite {
+    raft::Term term = 0;
+    Completion done;
+    std::int64_t deadline_ms = 0;
+  };
+  struct PendingRead {
+    ReadFn run;
+    Completion done;
+    std::int64_t deadline_ms = 0;
+  };
+  struct ReadBatch {
+    std::vector<PendingRead> reads;
+    std::int64_t deadline_ms = 0;
+  };
+  struct PendingForward {
+    raft::NodeId to = raft::kNoNode;
+    Completion done;
+    std::int64_t deadline_ms = 0;
+  };
+
+  /// Creates the Raft core and starts it: at start for a formed node, else once formed.
+  std::optional<std::string> start_node();
+  void on_formed();
+  /// The -CLUSTERDOWN reply while the node is not a formed member.
+  std::string not_formed_error() const;
+  std::uint64_t random(std::uint64_t n);
+  void on_tick();
+  /// Loads the current snapshot (if any) into the state machine at start.
+  std::optional<std::string> load_snapshot_at_start();
+  /// Starts a snapshot of the applied state in a forked child when one is due (interval or
+  /// CHECKPOINT), and adopts a finished one.
+  void maybe_snapshot();
+  std::optional<std::string> start_snapshot();
+  raft::Index newest_snapshot_index() const;
+  void finish_snapshot(const Snapshotter::Outcome& outcome);
+  /// Tells the core about the newest snapshot once it has applied that far (it may lag the
+  /// host, which applies entries before their Ready is advanced).
+  void report_snapshot_taken();
+  /// Called for each InstallSnapshot chunk we send; see streamed_restarts_.
+  void note_snapshot_sent(const raft::Message& m);
+  void compact_past_damaged_file();
+  /// "id/host:port,..." for the snapshot header: the members' addresses at the applied index.
+  std::string encode_members() const;
+  void adopt_members(const raft::ConfState& conf, const std::string& context);
+  void schedule_ready();
+  void handle_ready();
+  /// Hands rd's entries and hard state to the disk thread; returns the job's sequence number
+  /// (the last one submitted when there is nothing to write).
+  std::uint64_t submit_persist(const raft::Ready& rd);
+  /// Ready whose chunk or snapshot touches the snapshot files: handled start to end here, after
+  /// the disk thread drained.
+  void handle_snapshot_ready(raft::Ready& rd);
+  void on_durable(std::uint64_t seq, raft::Index last_index);
+  /// Sends what waited for the disk and advances every Ready whose write is durable.
+  void finish_durable();
+  void apply_entry(const raft::Entry& e);
+  void apply_conf_change(const raft::Entry& e);
+  bool receive_snapshot_chunk(const raft::SnapshotChunk& chunk);
+  bool install_snapshot(const raft::SnapshotMeta& meta);
+  void run_confirmed_reads();
+  /// The leader changed: reads not yet confirmed ask the new leader, once there is one.
+  void resend_unconfirmed_reads();
+  void fail_all_reads(std::string_view reply);
+  /// Answers every client still waiting (shutdown): `unknown` for writes whose outcome cannot
+  /// be known, `not_done` for reads and checkpoints.
+  void fail_outstanding(std::string_view unknown, std::string_view not_done);
+  void expire_requests(std::int64_t now_ms);
+  void update_log_context();
+  /// This node is the only voter of the membership in effect.
+  bool lone_voter() const;
+  /// A lone voter whose loop calls before_sleep(): it defers its Ready there and syncs on the
+  /// loop.
+  bool syncs_before_sleep() const;
+  /// A Raft message from a peer: Appends whose entries this node cannot apply are refused.
+  void on_message(const raft::Message& m);
+  void on_forward(raft::NodeId from, std::uint64_t request_id, std::vector<std::string> args);
+  void on_forward_reply(std::uint64_t request_id, std::string reply);
+  void on_peer_state(raft::NodeId node, bool connected);
+  void propose_entry(std::string entry, Completion done);
+  void add_peer(raft::NodeId id, const std::string& client_addr);
+  std::string leader_client_addr() const;
+  static std::int64_t now_ms();
+
+  boost::asio::io_context& io_;
+  ClusterConfig config_;
+  storage::DataDir& dir_;
+  StateMachine& state_machine_;
+  std::unique_ptr<Membership> membership_;
+  std::unique_ptr<raft::Node> node_;  ///< null until the node is a formed member
+  std::unique_ptr<peer::Transport> transport_;
+  boost::asio::steady_timer tick_timer_;
+  std::uint64_t rng_state_;
+
+  raft::SoftState soft_;
+  raft::Index applied_ = 0;
+  raft::HardState persisted_hard_state_;  ///< what the log store holds (or will, once queued
+                                          ///< writes finish)
+  raft::HardState unsynced_hard_state_;   ///< newest from the core (commit may run ahead)
+  std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
+  bool ready_scheduled_ = false;
+  bool loop_calls_before_sleep_ = false;
+  bool ready_deferred_ = false;            // a lone voter's Ready, for before_sleep()
+  bool local_reads_linearizable_ = false;  ///< single voter, whole log applied
+  std::function<void()> before_sync_;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  std::function<void()> shutdown_done_;
+  std::int64_t shutdown_deadline_ms_ = 0;
+
+  std::map<raft::Index, PendingWrite> pending_writes_;  ///< by log index
+  std::vector<PendingRead> unsent_reads_;               ///< waiting for this turn's read_index
+  std::vector<PendingRead>
+      reads_awaiting_leader_;  ///< unconfirmed at a leader change, no leader yet
+  std::map<std::uint64_t, ReadBatch> read_batches_;          ///< by read context, not yet confirmed
+  std::multimap<raft::Index, PendingRead> confirmed_reads_;  ///< by read index
+  std::uint64_t next_read_ctx_ = 1;
+  std::uint64_t read_index_requests_ = 0;             ///< ReadIndex rounds asked for (INFO)
+  std::map<std::uint64_t, PendingForward> forwards_;  ///< by request id
+  std::uint64_t next_forward_id_ = 1;
+  std::unique_ptr<storage::IncomingSnapshot> incoming_snapshot_;
+  struct InFlight {
+    raft::Ready rd;
+    std::uint64_t seq = 0;  ///< durable once the disk thread reports this sequence number
+  };
+  std::deque<InFlight> inflight_;  ///< handed out, not yet advanced; in order
+  std::uint64_t durable_seq_ = 0;
+  std::unique_ptr<DiskWriter> disk_;
+
+  // Snapshots.
+  std::unique_ptr<Snapshotter> snapshotter_;
+  raft::Term applied_term_ = 0;
+  raft::ConfState applied_conf_;  ///< membership in effect at applied_
+  raft::Index replay_until_ = 0;  ///< commit index at start: no snapshot before replaying it
+  std::vector<Completion> checkpoint_waiting_;  ///< answered when the running snapshot ends
+  std::vector<Completion> checkpoint_next_;     ///< need a snapshot started after they came
+  std::optional<raft::SnapshotMeta> snapshot_to_report_;
+  std::string received_snapshot_path_;  ///< verified incoming file, not installed yet
+  std::uint64_t snapshots_taken_ = 0;
+  std::uint64_t snapshots_installed_ = 0;
+  std::string last_snapshot_info_;  ///< INFO: how the last snapshot went
+  /// Transfers of the streamed snapshot started (offset 0 sent) since it was last checked: a
+  /// follower that keeps rejecting it makes us verify our own file.
+  raft::Index streamed_index_ = 0;
+  int streamed_restarts_ = 0;
+  raft::Index streamed_verified_ = 0;  ///< streamed snapshot already verified good
+  bool streamed_damaged_ = false;      ///< take a snapshot and compact the log past the file
+  std::string reply_;                  ///< reused by apply
+  std::uint64_t refused_appends_ = 0;  ///< Appends refused for entries we cannot apply
+  int ticks_ = 0;
+};
+
+}  // namespace raftd
