@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 
 namespace raftd {
 

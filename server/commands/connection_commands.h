@@ -3,7 +3,7 @@
 // data commands do not provide it.
 #pragma once
 
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 
 namespace raftd {
 

@@ -147,40 +147,79 @@ void persist_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& o
 }  // namespace
 
 void register_expire_commands(CommandTable& t) {
-  constexpr std::uint32_t kRead = kCmdReadonly;
-  constexpr std::uint32_t kWrite = kCmdWrite;
-  constexpr std::uint32_t kFast = kCmdFast;
-
   const ExpireVariant expire{"expire", true, true};
   const ExpireVariant pexpire{"pexpire", false, true};
   const ExpireVariant expireat{"expireat", true, false};
   const ExpireVariant pexpireat{"pexpireat", false, false};
-  add_builtin(
-      t, write_command("expire", -3, kWrite | kFast, 1, 1, 1, "Set a key's time to live in seconds",
-                       expire_prepare(expire), expire_write(expire)));
-  add_builtin(t, write_command("pexpire", -3, kWrite | kFast, 1, 1, 1,
-                               "Set a key's time to live in milliseconds", expire_prepare(pexpire),
-                               expire_write(pexpire)));
-  add_builtin(t, write_command("expireat", -3, kWrite | kFast, 1, 1, 1,
-                               "Set the expiration for a key as a UNIX timestamp",
-                               expire_prepare(expireat), expire_write(expireat)));
-  add_builtin(t, write_command("pexpireat", -3, kWrite | kFast, 1, 1, 1,
-                               "Set the expiration for a key as a UNIX timestamp specified in "
-                               "milliseconds",
-                               expire_prepare(pexpireat), expire_write(pexpireat)));
-  add_builtin(t,
-              read_command("expiretime", 2, kRead | kFast, 1, 1, 1,
-                           "Get the expiration Unix timestamp for a key", ttl_read(false, true)));
-  add_builtin(t, read_command("pexpiretime", 2, kRead | kFast, 1, 1, 1,
-                              "Get the expiration Unix timestamp for a key in milliseconds",
-                              ttl_read(true, true)));
-  add_builtin(t, read_command("ttl", 2, kRead | kFast, 1, 1, 1,
-                              "Get the time to live for a key in seconds", ttl_read(false, false)));
-  add_builtin(
-      t, read_command("pttl", 2, kRead | kFast, 1, 1, 1,
-                      "Get the time to live for a key in milliseconds", ttl_read(true, false)));
-  add_builtin(t, write_command("persist", 2, kWrite | kFast, 1, 1, 1,
-                               "Remove the expiration from a key", {}, persist_write));
+  t.add({
+      {.name = "expire",
+       .arity = -3,
+       .flags = "write fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Set a key's time to live in seconds",
+       .prepare = expire_prepare(expire),
+       .write = expire_write(expire)},
+      {.name = "pexpire",
+       .arity = -3,
+       .flags = "write fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Set a key's time to live in milliseconds",
+       .prepare = expire_prepare(pexpire),
+       .write = expire_write(pexpire)},
+      {.name = "expireat",
+       .arity = -3,
+       .flags = "write fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Set the expiration for a key as a UNIX timestamp",
+       .prepare = expire_prepare(expireat),
+       .write = expire_write(expireat)},
+      {.name = "pexpireat",
+       .arity = -3,
+       .flags = "write fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+       .prepare = expire_prepare(pexpireat),
+       .write = expire_write(pexpireat)},
+      {.name = "expiretime",
+       .arity = 2,
+       .flags = "readonly fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Get the expiration Unix timestamp for a key",
+       .read = ttl_read(false, true)},
+      {.name = "pexpiretime",
+       .arity = 2,
+       .flags = "readonly fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Get the expiration Unix timestamp for a key in milliseconds",
+       .read = ttl_read(true, true)},
+      {.name = "ttl",
+       .arity = 2,
+       .flags = "readonly fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Get the time to live for a key in seconds",
+       .read = ttl_read(false, false)},
+      {.name = "pttl",
+       .arity = 2,
+       .flags = "readonly fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Get the time to live for a key in milliseconds",
+       .read = ttl_read(true, false)},
+      {.name = "persist",
+       .arity = 2,
+       .flags = "write fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Remove the expiration from a key",
+       .write = persist_write},
+  });
 }
 
 }  // namespace raftd::kv

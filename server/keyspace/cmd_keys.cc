@@ -163,38 +163,94 @@ void reap_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out)
 }  // namespace
 
 void register_key_commands(CommandTable& t) {
-  constexpr std::uint32_t kRead = kCmdReadonly;
-  constexpr std::uint32_t kWrite = kCmdWrite;
-  constexpr std::uint32_t kFast = kCmdFast;
-
-  add_builtin(t, write_command("del", -2, kWrite, 1, -1, 1, "Delete a key", {}, del_write));
-  add_builtin(t, write_command("unlink", -2, kWrite | kFast, 1, -1, 1,
-                               "Delete a key asynchronously in another thread. Otherwise it is "
-                               "just as DEL, but non blocking.",
-                               {}, del_write));
-  add_builtin(t, read_command("exists", -2, kRead | kFast, 1, -1, 1, "Determine if a key exists",
-                              exists_read));
-  add_builtin(t, read_command("type", 2, kRead | kFast, 1, 1, 1, "Determine the type stored at key",
-                              type_read));
-  add_builtin(t, read_command("keys", 2, kRead, 0, 0, 0, "Find all keys matching the given pattern",
-                              keys_read));
-  add_builtin(t, read_command("scan", -2, kRead, 0, 0, 0, "Incrementally iterate the keys space",
-                              scan_read));
-  add_builtin(t,
-              write_command("rename", 3, kWrite, 1, 2, 1, "Rename a key", {}, rename_write(false)));
-  add_builtin(
-      t, write_command("renamenx", 3, kWrite | kFast, 1, 2, 1,
-                       "Rename a key, only if the new key does not exist", {}, rename_write(true)));
-  add_builtin(
-      t, write_command("flushdb", -1, kWrite, 0, 0, 0, "Remove all keys from the current database",
-                       flush_prepare, flush_write));
-  add_builtin(t, write_command("flushall", -1, kWrite, 0, 0, 0,
-                               "Remove all keys from all databases", flush_prepare, flush_write));
-  add_builtin(t, read_command("dbsize", 1, kRead | kFast, 0, 0, 0,
-                              "Return the number of keys in the selected database", dbsize_read));
-  add_builtin(
-      t, write_command(std::string(kReapExpiredCommand), -2, kWrite | kFast | kCmdInternal, 1, -1,
-                       1, "Remove the given keys if they have expired (internal)", {}, reap_write));
+  t.add({
+      {.name = "del",
+       .arity = -2,
+       .flags = "write",
+       .keys = {1, -1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Delete a key",
+       .write = del_write},
+      {.name = "unlink",
+       .arity = -2,
+       .flags = "write fast",
+       .keys = {1, -1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Delete a key asynchronously in another thread. Otherwise it is just as DEL, but "
+                  "non blocking.",
+       .write = del_write},
+      {.name = "exists",
+       .arity = -2,
+       .flags = "readonly fast",
+       .keys = {1, -1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Determine if a key exists",
+       .read = exists_read},
+      {.name = "type",
+       .arity = 2,
+       .flags = "readonly fast",
+       .keys = {1, 1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Determine the type stored at key",
+       .read = type_read},
+      {.name = "keys",
+       .arity = 2,
+       .flags = "readonly",
+       .group = CommandGroup::kGeneric,
+       .summary = "Find all keys matching the given pattern",
+       .acl = "@dangerous",
+       .read = keys_read},
+      {.name = "scan",
+       .arity = -2,
+       .flags = "readonly",
+       .group = CommandGroup::kGeneric,
+       .summary = "Incrementally iterate the keys space",
+       .read = scan_read},
+      {.name = "rename",
+       .arity = 3,
+       .flags = "write",
+       .keys = {1, 2, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Rename a key",
+       .write = rename_write(false)},
+      {.name = "renamenx",
+       .arity = 3,
+       .flags = "write fast",
+       .keys = {1, 2, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Rename a key, only if the new key does not exist",
+       .write = rename_write(true)},
+      {.name = "flushdb",
+       .arity = -1,
+       .flags = "write",
+       .group = CommandGroup::kServer,
+       .summary = "Remove all keys from the current database",
+       .acl = "@keyspace @dangerous",
+       .prepare = flush_prepare,
+       .write = flush_write},
+      {.name = "flushall",
+       .arity = -1,
+       .flags = "write",
+       .group = CommandGroup::kServer,
+       .summary = "Remove all keys from all databases",
+       .acl = "@keyspace @dangerous",
+       .prepare = flush_prepare,
+       .write = flush_write},
+      {.name = "dbsize",
+       .arity = 1,
+       .flags = "readonly fast",
+       .group = CommandGroup::kServer,
+       .summary = "Return the number of keys in the selected database",
+       .acl = "@keyspace",
+       .read = dbsize_read},
+      {.name = kReapExpiredCommand,
+       .arity = -2,
+       .flags = "write fast internal",
+       .keys = {1, -1, 1},
+       .group = CommandGroup::kGeneric,
+       .summary = "Remove the given keys if they have expired (internal)",
+       .write = reap_write},
+  });
 }
 
 }  // namespace raftd::kv

@@ -38,44 +38,6 @@ std::string invalid_expire_error(std::string_view command) {
   return fmt::format("ERR invalid expire time in '{}' command", command);
 }
 
-CommandSpec write_command(std::string name, int arity, std::uint32_t flags, int first_key,
-                          int last_key, int key_step, std::string summary, PrepareHandler prepare,
-                          WriteHandler write) {
-  CommandSpec spec;
-  spec.name = std::move(name);
-  spec.arity = arity;
-  spec.flags = flags | kCmdWrite;
-  spec.first_key = first_key;
-  spec.last_key = last_key;
-  spec.key_step = key_step;
-  spec.summary = std::move(summary);
-  spec.prepare = std::move(prepare);
-  spec.write = std::move(write);
-  return spec;
-}
-
-CommandSpec read_command(std::string name, int arity, std::uint32_t flags, int first_key,
-                         int last_key, int key_step, std::string summary, ReadHandler read) {
-  CommandSpec spec;
-  spec.name = std::move(name);
-  spec.arity = arity;
-  spec.flags = flags | kCmdReadonly;
-  spec.first_key = first_key;
-  spec.last_key = last_key;
-  spec.key_step = key_step;
-  spec.summary = std::move(summary);
-  spec.read = std::move(read);
-  return spec;
-}
-
-void add_builtin(CommandTable& table, CommandSpec spec) {
-  const std::string name = spec.name;
-  if (!table.add(std::move(spec))) {
-    fmt::print(stderr, "raftd: command '{}' registered twice\n", name);
-    std::abort();
-  }
-}
-
 void copy_args(Args args, std::vector<std::string>& log_args) {
   log_args.assign(args.begin(), args.end());
 }

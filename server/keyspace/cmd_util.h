@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "resp/writer.h"
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 #include "server/keyspace/keyspace.h"
 
 namespace raftd::kv {
@@ -32,15 +32,6 @@ bool eq_nocase(std::string_view a, std::string_view b);
 std::string one_line_error(std::string message);
 /// "ERR invalid expire time in '<cmd>' command" (addReplyErrorExpireTime).
 std::string invalid_expire_error(std::string_view command);
-
-/// Builds a row; `flags` must include kCmdWrite (with prepare/write) or kCmdReadonly (with read).
-CommandSpec write_command(std::string name, int arity, std::uint32_t flags, int first_key,
-                          int last_key, int key_step, std::string summary, PrepareHandler prepare,
-                          WriteHandler write);
-CommandSpec read_command(std::string name, int arity, std::uint32_t flags, int first_key,
-                         int last_key, int key_step, std::string summary, ReadHandler read);
-/// Adds a row and aborts on a duplicate name (a programming error among built-ins).
-void add_builtin(CommandTable& table, CommandSpec spec);
 
 /// Copies args into log_args (for prepare steps that rewrite one or two of them).
 void copy_args(Args args, std::vector<std::string>& log_args);

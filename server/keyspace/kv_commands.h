@@ -9,7 +9,7 @@
 
 #include <string_view>
 
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 
 namespace raftd {
 

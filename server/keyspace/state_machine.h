@@ -13,7 +13,7 @@
 #include <string_view>
 
 #include "resp/writer.h"
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 #include "server/keyspace/entry.h"
 #include "server/keyspace/keyspace.h"
 

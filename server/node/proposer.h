@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 
 namespace raftd {
 

@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "raft/raft.h"
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 #include "server/node/disk_writer.h"
 #include "server/node/proposer.h"
 #include "server/node/snapshotter.h"

@@ -2,7 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.h"
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 #include "server/keyspace/kv_commands.h"
 
 namespace raftd::test {
@@ -71,15 +71,54 @@ TEST_CASE("lookup is case-insensitive and rejects near misses") {
   CHECK(t.find(std::string(100, 'g')) == nullptr);
   CHECK(t.find(std::string_view("get\0", 4)) == nullptr);
 
-  CommandSpec dup;
-  dup.name = "GET";
-  CHECK_FALSE(t.add(dup));  // names are stored lower case, so this clashes
-  CommandSpec plugin;
-  plugin.name = "A.Very.Long.Plugin.Command.Name.Beyond.32.Chars";
-  plugin.arity = 1;
-  CHECK(t.add(plugin));
+  const ReadHandler noop = [](const Keyspace&, Args, std::int64_t, resp::Writer&) {};
+  Status dup = t.try_add({.name = "GET", .arity = 2, .flags = "readonly", .read = noop});
+  CHECK_FALSE(dup);  // names are stored lower case, so this clashes
+  CHECK(dup.message() == "command 'get' is registered twice");
+  CHECK(t.try_add({.name = "A.Very.Long.Plugin.Command.Name.Beyond.32.Chars",
+                   .arity = 1,
+                   .flags = "readonly",
+                   .read = noop}));
   CHECK(t.find("a.very.long.plugin.command.name.beyond.32.chars") != nullptr);
   CHECK(t.find("A.VERY.LONG.PLUGIN.COMMAND.NAME.BEYOND.32.CHARS") != nullptr);
+}
+
+TEST_CASE("a row's flags, handler, keys and categories must agree") {
+  CommandTable t;
+  const ReadHandler read = [](const Keyspace&, Args, std::int64_t, resp::Writer&) {};
+  const WriteHandler write = [](Keyspace&, Args, std::int64_t, resp::Writer&) {};
+  const auto refused = [&](CommandRow row, std::string_view why) {
+    Status s = t.try_add(std::move(row));
+    CHECK_FALSE(s);
+    CHECK(s.message().find(why) != std::string::npos);
+  };
+  refused({.name = "x", .arity = 2, .flags = "readonly quick", .read = read},
+          "unknown flag 'quick'");
+  refused({.name = "x", .arity = 2, .flags = "write", .read = read}, "handler goes with");
+  refused({.name = "x", .arity = 2, .flags = "readonly", .write = write}, "handler goes with");
+  refused({.name = "x", .arity = 2, .flags = "readonly", .acl = "@fancy", .read = read},
+          "unknown ACL category '@fancy'");
+  refused({.name = "x", .arity = 0, .flags = "readonly", .read = read}, "arity 0");
+  refused({.name = "x", .arity = 2, .flags = "readonly", .keys = {1, 1, 0}, .read = read},
+          "key positions");
+  refused({.name = "x", .arity = 2}, "exactly one handler");
+  CHECK(t.find("x") == nullptr);
+
+  // Categories: those the flags imply, the group's, then the row's own, in Redis's order.
+  REQUIRE(t.try_add({.name = "x",
+                     .arity = -2,
+                     .flags = "write denyoom",
+                     .keys = {1, -1, 2},
+                     .group = CommandGroup::kString,
+                     .acl = "@dangerous",
+                     .write = write}));
+  const CommandSpec* x = t.find("x");
+  REQUIRE(x != nullptr);
+  CHECK(flag_words(x->flags) == std::vector<std::string_view>{"write", "denyoom"});
+  CHECK(category_words(x->acl_categories) ==
+        std::vector<std::string_view>{"@write", "@string", "@slow", "@dangerous"});
+  CHECK(group_name(x->group) == "string");
+  CHECK((x->first_key == 1 && x->last_key == -1 && x->key_step == 2));
 }
 
 TEST_CASE("check_arity follows Redis's convention") {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "resp/writer.h"
-#include "server/commands/command.h"
+#include "server/commands/command_table.h"
 #include "server/keyspace/keyspace.h"
 #include "server/keyspace/kv_commands.h"
 #include "server/keyspace/state_machine.h"
