@@ -13,6 +13,8 @@
 #        RAFTD_ARGS  extra raftd flags for every node
 #        REPS        repetitions per line, the median is reported (default 3)
 #        REQUESTS    -n (default 200000)   CLIENTS -c (default 50)   DATA -d (default 100)
+#        KEYSPACE    -r (default 100000: random keys over a 100k keyspace, as users have; 0:
+#                    no -r, every request on one key, as figures before 2026-12-07)
 #        PIPELINES   -P values (default "1 16")   TESTS -t (default set,get)
 #        TARGET      ratio every line should reach (default 0.8); STRICT=1 exits 1 if missed
 #        TARGETS     per-line targets instead, e.g. "GET:1:0.8 SET:1:0.5" (test:P:ratio); lines
@@ -24,6 +26,9 @@ cd "$(dirname "$0")/../.."
 RAFTD_BIN=${RAFTD_BIN:-build/bin/raftd}
 REPS=${REPS:-3}
 REQUESTS=${REQUESTS:-200000}
+KEYSPACE=${KEYSPACE:-100000}
+KEYSPACE_ARGS=()
+[ "$KEYSPACE" != 0 ] && KEYSPACE_ARGS=(-r "$KEYSPACE")
 CLIENTS=${CLIENTS:-50}
 DATA=${DATA:-100}
 PIPELINES=${PIPELINES:-"1 16"}
@@ -107,26 +112,45 @@ for name in "${REDIS_NAMES[@]}"; do
   esac
   echo "$(printf '%-7s' "$name:") $(redis-server --version | cut -d' ' -f3)  (--save \"\" $persist)"
 done
-echo "load:   redis-benchmark -t $TESTS -c $CLIENTS -n $REQUESTS -d $DATA -P {$PIPELINES}, $REPS reps, median"
+echo "load:   redis-benchmark -t {$TESTS} -c $CLIENTS -n $REQUESTS -d $DATA ${KEYSPACE_ARGS[*]:-} -P {$PIPELINES}, $REPS reps, median"
+echo "cpu:    microseconds of CPU (user+system, /proc/PID/stat) per request: redis-server; raftd's"
+echo "        leader, and all raftd nodes together"
 echo
 
-# results: one line per run: "<target> <P> <TEST> <rps> <p50> <p99>"
+# CPU ticks (user + system) a process has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+sum_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+leader_pid=
+for i in "${!addrs[@]}"; do [ "${addrs[$i]##*:}" = "$RAFTD_PORT" ] && leader_pid=${RAFTD_PIDS[$i]}; done
+
+# results: one line per run: "<target> <P> <TEST> <rps> <p50> <p99> <cpu_us/req> <all_cpu_us/req>"
 RESULTS="$WORK/results"
 : > "$RESULTS"
 for P in $PIPELINES; do
   for rep in $(seq "$REPS"); do
-    for i in "${!REDIS_NAMES[@]}" raftd; do
-      if [ "$i" = raftd ]; then
-        target=raftd
-        port=$RAFTD_PORT
-      else
-        target=${REDIS_NAMES[$i]}
-        port=${REDIS_PORTS[$i]}
-      fi
-      redis-benchmark -h 127.0.0.1 -p "$port" -t "$TESTS" -c "$CLIENTS" -n "$REQUESTS" \
-        -d "$DATA" -P "$P" --csv 2>/dev/null |
-        awk -F'"' -v t="$target" -v p="$P" \
-          'NR > 1 && $2 != "" { printf "%s %s %s %s %s %s\n", t, p, $2, $4, $10, $14 }' >> "$RESULTS"
+    for test in ${TESTS//,/ }; do
+      for i in "${!REDIS_NAMES[@]}" raftd; do
+        if [ "$i" = raftd ]; then
+          target=raftd
+          port=$RAFTD_PORT
+          pids=("$leader_pid")
+          all=("${RAFTD_PIDS[@]}")
+        else
+          target=${REDIS_NAMES[$i]}
+          port=${REDIS_PORTS[$i]}
+          pids=("${REDIS_PIDS[$i]}")
+          all=("${REDIS_PIDS[$i]}")
+        fi
+        before=$(sum_ticks "${pids[@]}")
+        before_all=$(sum_ticks "${all[@]}")
+        line=$(redis-benchmark -h 127.0.0.1 -p "$port" -t "$test" -c "$CLIENTS" -n "$REQUESTS" \
+                 -d "$DATA" ${KEYSPACE_ARGS[@]+"${KEYSPACE_ARGS[@]}"} -P "$P" --csv 2>/dev/null | awk -F'"' 'NR > 1 && $2 != "" {
+                 printf "%s %s %s %s\n", $2, $4, $10, $14 }' | head -1)
+        cpu=$(( ($(sum_ticks "${pids[@]}") - before) * TICK_US ))
+        cpu_all=$(( ($(sum_ticks "${all[@]}") - before_all) * TICK_US ))
+        [ -n "$line" ] && echo "$target $P $line $(awk -v c="$cpu" -v n="$REQUESTS" 'BEGIN { printf "%.2f", c / n }') $(awk -v c="$cpu_all" -v n="$REQUESTS" 'BEGIN { printf "%.2f", c / n }')" >> "$RESULTS"
+      done
     done
   done
 done
@@ -137,8 +161,9 @@ import statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
 for line in open(sys.argv[1]):
-    target, p, test, rps, p50, p99 = line.split()
-    runs[(target, int(p), test)].append((float(rps), float(p50), float(p99)))
+    target, p, test, rps, p50, p99, cpu, cpu_all = line.split()
+    runs[(target, int(p), test)].append((float(rps), float(p50), float(p99), float(cpu),
+                                         float(cpu_all)))
 target_ratio, strict = float(sys.argv[2]), sys.argv[3] == "1"
 redises = sys.argv[5:]  # the first is what targets compare against
 targets = {}
@@ -157,6 +182,7 @@ for r in redises:
 head += f" {'raftd rps':>11}"
 for r in redises:
     head += f" {'/' + r:>14}"
+head += f"   {'cpu us/req: ' + ', '.join(redises + ['raftd leader', 'all'])}"
 head += f"   {'p50/p99 ms: ' + ', '.join(redises + ['raftd'])}"
 print(head)
 missed = []
@@ -174,6 +200,8 @@ for p, test in sorted({(k[1], k[2]) for k in runs}):
         want = target_for(test, p)
         if n == 0 and want is not None and ratio < want:
             missed.append(f"{test} -P {p} ({ratio:.2f} < {want})")
+    line += "   " + ", ".join(f"{med((t, p, test), 3):.1f}" for t in redises + ["raftd"])
+    line += f", {med(f, 4):.1f}"
     line += "   " + ", ".join(f"{med((t, p, test), 1):.3f}/{med((t, p, test), 2):.3f}"
                               for t in redises + ["raftd"])
     print(line)
