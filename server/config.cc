@@ -133,7 +133,7 @@ std::string ensemble_text(const Config& c) {
 }
 
 void reconfigure_node(ServerState& s) {
-  if (s.proposer != nullptr) s.proposer->reconfigure(s.config);
+  if (s.admin != nullptr) s.admin->reconfigure(s.config);
 }
 
 // ------------------------------------------------------------------------------- the table

@@ -117,8 +117,9 @@ int main(int argc, char** argv) {
   // One thread does all socket I/O (clients and peers) and runs the Raft core, so the reactor
   // needs no locks; other threads (a disk writer) may still post() to the loop.
   boost::asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
-  RaftHost host(io, cluster, *data_dir, state_machine);
+  RaftHost host(io, cluster, state.config, *data_dir, state_machine);
   state.proposer = &host;
+  state.admin = &host;
   host.set_before_sync([&state] { Session::flush_scheduled(state); });
   Server server(io, state, host);
   if (std::string error; !server.listen(error)) {

@@ -47,6 +47,7 @@ class InstantaneousMetric {
   std::int64_t last_ms_ = 0;
 };
 
+class NodeAdmin;
 class Proposer;
 class Session;
 
@@ -67,8 +68,10 @@ class ServerState {
   std::vector<std::shared_ptr<Session>> clients_to_flush;
   std::string run_id;            ///< 40 random hex characters, new every start (as Redis's run_id)
   std::uint16_t bound_port = 0;  ///< the port actually listened on
-  /// Where writes go; also renders INFO's "# Raft" section. Set by main before serving.
+  /// Where writes and reads go. Set by main before serving.
   Proposer* proposer = nullptr;
+  /// INFO's "# Raft" section, CHECKPOINT and live option changes; null without a node host.
+  NodeAdmin* admin = nullptr;
 
   /// Wall-clock milliseconds since the epoch: the "now" a write is stamped with and reads
   /// expire against.

@@ -15,38 +15,11 @@
 
 namespace raftd {
 
-namespace {
-
-const CommandSpec* find_subcommand(const CommandSpec& parent, std::string_view name) {
-  std::string lowered(name);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(), [](char c) {
-    return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  });
-  auto it = parent.subcommands.find(lowered);
-  return it == parent.subcommands.end() ? nullptr : &it->second;
-}
-
-}  // namespace
-
-const CommandSpec* Dispatcher::lookup(std::string_view name) {
-  if (name.empty() || name.size() > sizeof(CacheEntry::name)) return server_.commands.find(name);
-  const std::size_t slot = (name.size() * 31 + static_cast<unsigned char>(name.front()) * 7 +
-                            static_cast<unsigned char>(name.back())) %
-                           cache_.size();
-  CacheEntry& e = cache_[slot];
-  if (e.size == name.size() && std::memcmp(e.name, name.data(), name.size()) == 0) return e.spec;
-  const CommandSpec* spec = server_.commands.find(name);
-  if (spec != nullptr) {
-    std::memcpy(e.name, name.data(), name.size());
-    e.size = static_cast<std::uint8_t>(name.size());
-    e.spec = spec;
-  }
-  return spec;
-}
+Dispatcher::Dispatcher(ServerState& server, Proposer& proposer)
+    : server_(server), proposer_(proposer), gate_(server.commands, server.config) {}
 
 bool Dispatcher::is_write(Args args) {
-  const CommandSpec* spec = lookup(args[0]);
-  return spec != nullptr && (spec->flags & kCmdWrite) && !(spec->flags & kCmdInternal);
+  return gate_.is_write(args[0]);
 }
 
 Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::int64_t now_ms,
@@ -58,17 +31,9 @@ Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::
     return Outcome::kReplied;
   };
 
-  // Lookup as Redis's lookupCommand: a container command with at least one argument names a
-  // subcommand; the container alone is a command of its own (COMMAND, or an arity error).
-  const CommandSpec* spec = lookup(args[0]);
-  // Internal rows (REAPEXPIRED) are proposed by the node itself, never by clients.
-  if (spec == nullptr || (spec->flags & kCmdInternal)) return reject(unknown_command_error(args));
-  if (!spec->subcommands.empty() && args.size() >= 2) {
-    const CommandSpec* sub = find_subcommand(*spec, args[1]);
-    if (sub == nullptr) return reject(unknown_subcommand_error(spec->name, args[1]));
-    spec = sub;
-  }
-  if (!CommandTable::check_arity(*spec, args.size())) return reject(wrong_arity_error(spec->name));
+  auto admitted = gate_.admit(args);
+  if (!admitted) return reject(admitted.message());
+  const CommandSpec* spec = *admitted;
 
   ++server_.stats.total_commands_processed;
   client.info().last_command = spec->name;
@@ -77,16 +42,6 @@ Dispatcher::Outcome Dispatcher::dispatch(ClientContext& client, Args args, std::
     // The write path: prepare on this node (syntax, relative -> absolute times), then the
     // command travels as a log entry stamped with this node's clock and is applied by the
     // state machine wherever the log is applied.
-    // Refused before anything is copied, proposed or forwarded: a node copies, syncs and
-    // replicates an entry whole, and its other clients wait meanwhile.
-    std::size_t bytes = 0;
-    for (std::string_view a : args) bytes += a.size();
-    if (bytes > server_.config.max_entry_size) {
-      return reject(
-          fmt::format("ERR write too large to replicate: its arguments take {} bytes, more than "
-                      "max-entry-size ({} bytes)",
-                      bytes, server_.config.max_entry_size));
-    }
     std::string entry;
     if (!prepare_write(*spec, args, now_ms, entry, out)) {
       ++server_.stats.total_error_replies;

@@ -196,7 +196,7 @@ std::string section_keyspace(const ServerState& s) {
 
 std::string section_raft(const ServerState& s) {
   std::string text;
-  if (s.proposer != nullptr) s.proposer->info(text);
+  if (s.admin != nullptr) s.admin->info(text);
   return text;
 }
 

@@ -34,11 +34,11 @@ void time_command(ClientContext&, Args, resp::Writer& out) {
 
 void checkpoint(ClientContext& c, Args, resp::Writer&) {
   Proposer::Completion done = c.defer_reply();
-  if (c.server().proposer == nullptr) {
+  if (c.server().admin == nullptr) {
     done("-ERR this node has no log to checkpoint\r\n");
     return;
   }
-  c.server().proposer->checkpoint(std::move(done));
+  c.server().admin->checkpoint(std::move(done));
 }
 
 void dbsize(ClientContext& c, Args, resp::Writer& out) {

@@ -55,15 +55,23 @@ class Proposer {
   virtual void submit_read(ReadFn run, Completion done);
   /// Whether this node proposes deletes of expired keys (only the leader does).
   virtual bool may_reap() const { return true; }
-  /// Appends INFO's "# Raft" section; nothing without Raft.
-  virtual void info(std::string& out) const { (void)out; }
+};
+
+/// The node's operator side, apart from the client path: INFO's Raft section, CHECKPOINT, live
+/// option changes, and (with dynamic membership) adding and removing members. The node host
+/// implements it; a daemon without one answers these with an error.
+class NodeAdmin {
+ public:
+  virtual ~NodeAdmin() = default;
+  /// Appends INFO's "# Raft" section.
+  virtual void info(std::string& out) const = 0;
   /// CHECKPOINT: snapshots the state machine now and compacts the log up to it; completes with
   /// +OK once the snapshot is durable, or an error.
-  virtual void checkpoint(Completion done) { done("-ERR this node has no log to checkpoint\r\n"); }
-  /// CONFIG SET changed one of the options the proposer reads (follower-writes,
+  virtual void checkpoint(Proposer::Completion done) = 0;
+  /// CONFIG SET changed one of the options the node reads (follower-writes,
   /// read-consistency, request-timeout, snapshot-interval): it takes the new values from
   /// `config`. Requests already waiting keep their deadlines.
-  virtual void reconfigure(const Config& config) { (void)config; }
+  virtual void reconfigure(const Config& config) = 0;
 };
 
 /// One node, no replication: every entry is committed the moment it is proposed, so it is

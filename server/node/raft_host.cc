@@ -109,12 +109,13 @@ raft::NodeId node_id_for(const std::string& address) {
   return id == raft::kNoNode ? 1 : id;
 }
 
-RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::DataDir& dir,
-                   StateMachine& state_machine)
+RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, const Config& settings,
+                   storage::DataDir& dir, StateMachine& state_machine)
     : io_(io),
       config_(std::move(config)),
       dir_(dir),
       state_machine_(state_machine),
+      forward_gate_(state_machine.table(), settings),
       tick_timer_(io),
       rng_state_(config_.id ^ static_cast<std::uint64_t>(now_ms())) {
   // Request ids and read contexts start at a random point in every process: a reply or
@@ -1025,22 +1026,17 @@ void RaftHost::on_forward(raft::NodeId from, std::uint64_t request_id,
   auto reply = [this, from, request_id](std::string_view r) {
     transport_->send_forward_reply(from, request_id, std::string(r));
   };
-  if (args.empty()) {
-    reply("-ERR empty forwarded command\r\n");
-    return;
-  }
-  const CommandSpec* spec = state_machine_.table().find(args[0]);
-  if (spec != nullptr && !spec->subcommands.empty() && args.size() >= 2) {
-    // Writes with subcommands do not exist today; keep the lookup generic anyway.
-    spec = nullptr;
-  }
-  if (spec == nullptr || !(spec->flags & kCmdWrite)) {
-    reply(error_reply(fmt::format("ERR command '{}' cannot be forwarded", args[0])));
-    return;
-  }
+  // The same gate as a client's command on this node (lookup, arity, entry size, and later
+  // access checks); only writes are ever forwarded.
   std::vector<std::string_view> views(args.begin(), args.end());
-  if (!CommandTable::check_arity(*spec, views.size())) {
-    reply(error_reply(wrong_arity_error(spec->name)));
+  auto admitted = forward_gate_.admit(Args(views));
+  if (!admitted) {
+    reply(error_reply(admitted.message()));
+    return;
+  }
+  const CommandSpec* spec = *admitted;
+  if (!(spec->flags & kCmdWrite)) {
+    reply(error_reply(fmt::format("ERR command '{}' cannot be forwarded", spec->name)));
     return;
   }
   if (!is_leader()) {

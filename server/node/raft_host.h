@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "raft/raft.h"
+#include "server/client/admission.h"
 #include "server/commands/command_table.h"
 #include "server/node/disk_writer.h"
 #include "server/node/proposer.h"
@@ -72,10 +73,12 @@ struct ClusterConfig {
 /// Node id derived from a client address when -i is not given (never kNoNode).
 raft::NodeId node_id_for(const std::string& address);
 
-class RaftHost final : public Proposer {
+class RaftHost final : public Proposer, public NodeAdmin {
  public:
-  RaftHost(boost::asio::io_context& io, ClusterConfig config, storage::DataDir& dir,
-           StateMachine& state_machine);
+  /// `settings` are the live option values (ServerState::config): the gate forwarded writes
+  /// pass reads max-entry-size there.
+  RaftHost(boost::asio::io_context& io, ClusterConfig config, const Config& settings,
+           storage::DataDir& dir, StateMachine& state_machine);
   ~RaftHost() override;
   RaftHost(const RaftHost&) = delete;
   RaftHost& operator=(const RaftHost&) = delete;
@@ -95,6 +98,8 @@ class RaftHost final : public Proposer {
   bool reads_need_confirmation() const override;
   void submit_read(ReadFn run, Completion done) override;
   bool may_reap() const override { return is_leader(); }
+
+  // NodeAdmin.
   void info(std::string& out) const override;
   void checkpoint(Completion done) override;
   void reconfigure(const Config& config) override;
@@ -200,6 +205,7 @@ class RaftHost final : public Proposer {
   ClusterConfig config_;
   storage::DataDir& dir_;
   StateMachine& state_machine_;
+  AdmissionGate forward_gate_;  ///< writes forwarded by followers pass the clients' gate
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<raft::Node> node_;  ///< null until the node is a formed member
   std::unique_ptr<peer::Transport> transport_;
