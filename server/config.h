@@ -50,12 +50,12 @@ struct Config {
   Endpoint addr{"127.0.0.1", 7001};  ///< addr: client port N; Raft peers use N+1
   std::string data_dir = "data";     ///< dir
   std::vector<Member> ensemble;      ///< ensemble
-  std::uint64_t id = 0;              ///< id; 0: derived from addr (node_id_for in raft_host.h)
-  int tick_ms = 100;                 ///< tick-ms
-  int election_ticks = 10;           ///< election-ticks: election timeout in [N, 2N) ticks
-  bool forward_writes = true;        ///< follower-writes forward|redirect
-  bool linearizable_reads = true;    ///< read-consistency linearizable|stale
-  int request_timeout_ms = 10000;    ///< request-timeout
+  std::uint64_t id = 0;        ///< id; 0: derived from addr (node_id_for, node/member_directory.h)
+  int tick_ms = 100;           ///< tick-ms
+  int election_ticks = 10;     ///< election-ticks: election timeout in [N, 2N) ticks
+  bool forward_writes = true;  ///< follower-writes forward|redirect
+  bool linearizable_reads = true;            ///< read-consistency linearizable|stale
+  int request_timeout_ms = 10000;            ///< request-timeout
   std::uint64_t snapshot_interval = 100000;  ///< snapshot-interval; 0: only on CHECKPOINT
   std::string peer_secret;                   ///< peer-secret as given
   std::string peer_secret_file;              ///< peer-secret-file

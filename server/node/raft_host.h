@@ -19,6 +19,16 @@
 // replicates nothing, so it works like Redis's appendfsync always: its Ready waits until the
 // event loop has drained its input (before_sleep(), server/client/event_loop.h) and syncs there, on
 // the loop, covering everything read in that turn.
+//
+// RaftHost is that loop and nothing more; each other concern is a collaborator:
+//   RequestTracker       (requests.h)        pending writes, read rounds, forwards, deadlines
+//   SnapshotCoordinator  (snapshot_coordinator.h)  take, stream, receive, install, load
+//   MemberDirectory      (member_directory.h)      who is where, and the peer links
+//   Membership           (membership.h)      node identity, cluster id, formation, admission
+//   AdmissionGate        (client/admission.h)      the one gate forwarded writes pass
+//   Transport            (peer/transport.h)  authenticated peer links
+//   DiskWriter           (disk_writer.h)     the leader's log writes on a thread
+// INFO's "# Raft" section is in raft_host_info.cc.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -37,13 +47,14 @@
 #include "server/client/admission.h"
 #include "server/commands/command_table.h"
 #include "server/node/disk_writer.h"
+#include "server/node/member_directory.h"
 #include "server/node/proposer.h"
-#include "server/node/snapshotter.h"
+#include "server/node/requests.h"
+#include "server/node/snapshot_coordinator.h"
 #include "server/peer/transport.h"
 
 namespace storage {
 class DataDir;
-class IncomingSnapshot;
 }  // namespace storage
 
 namespace raftd {
@@ -69,9 +80,6 @@ struct ClusterConfig {
   /// the cluster was formed (DIR/SECRET).
   std::string secret;
 };
-
-/// Node id derived from a client address when -i is not given (never kNoNode).
-raft::NodeId node_id_for(const std::string& address);
 
 class RaftHost final : public Proposer, public NodeAdmin {
  public:
@@ -118,26 +126,6 @@ class RaftHost final : public Proposer, public NodeAdmin {
   void set_before_sync(std::function<void()> hook) { before_sync_ = std::move(hook); }
 
  private:
-  struct PendingWrite {
-    raft::Term term = 0;
-    Completion done;
-    std::int64_t deadline_ms = 0;
-  };
-  struct PendingRead {
-    ReadFn run;
-    Completion done;
-    std::int64_t deadline_ms = 0;
-  };
-  struct ReadBatch {
-    std::vector<PendingRead> reads;
-    std::int64_t deadline_ms = 0;
-  };
-  struct PendingForward {
-    raft::NodeId to = raft::kNoNode;
-    Completion done;
-    std::int64_t deadline_ms = 0;
-  };
-
   /// Creates the Raft core and starts it: at start for a formed node, else once formed.
   std::optional<std::string> start_node();
   void on_formed();
@@ -145,23 +133,6 @@ class RaftHost final : public Proposer, public NodeAdmin {
   std::string not_formed_error() const;
   std::uint64_t random(std::uint64_t n);
   void on_tick();
-  /// Loads the current snapshot (if any) into the state machine at start.
-  std::optional<std::string> load_snapshot_at_start();
-  /// Starts a snapshot of the applied state in a forked child when one is due (interval or
-  /// CHECKPOINT), and adopts a finished one.
-  void maybe_snapshot();
-  std::optional<std::string> start_snapshot();
-  raft::Index newest_snapshot_index() const;
-  void finish_snapshot(const Snapshotter::Outcome& outcome);
-  /// Tells the core about the newest snapshot once it has applied that far (it may lag the
-  /// host, which applies entries before their Ready is advanced).
-  void report_snapshot_taken();
-  /// Called for each InstallSnapshot chunk we send; see streamed_restarts_.
-  void note_snapshot_sent(const raft::Message& m);
-  void compact_past_damaged_file();
-  /// "id/host:port,..." for the snapshot header: the members' addresses at the applied index.
-  std::string encode_members() const;
-  void adopt_members(const raft::ConfState& conf, const std::string& context);
   void schedule_ready();
   void handle_ready();
   /// Hands rd's entries and hard state to the disk thread; returns the job's sequence number
@@ -175,17 +146,14 @@ class RaftHost final : public Proposer, public NodeAdmin {
   void finish_durable();
   void apply_entry(const raft::Entry& e);
   void apply_conf_change(const raft::Entry& e);
-  bool receive_snapshot_chunk(const raft::SnapshotChunk& chunk);
-  bool install_snapshot(const raft::SnapshotMeta& meta);
-  void run_confirmed_reads();
-  /// The leader changed: reads not yet confirmed ask the new leader, once there is one.
-  void resend_unconfirmed_reads();
-  void fail_all_reads(std::string_view reply);
-  /// Answers every client still waiting (shutdown): `unknown` for writes whose outcome cannot
-  /// be known, `not_done` for reads and checkpoints.
-  void fail_outstanding(std::string_view unknown, std::string_view not_done);
-  void expire_requests(std::int64_t now_ms);
+  void confirm_reads(const std::vector<raft::ReadState>& states);
+  /// The state machine now holds `snapshot` (loaded at start or installed from the leader).
+  void adopt_snapshot(const LoadedSnapshot& snapshot);
+  /// Tells the core about the newest snapshot taken once it has applied that far.
+  void report_snapshot_taken();
   void update_log_context();
+  /// "leader", "candidate" (pre-candidates too) or "follower": the words of INFO and the log.
+  static const char* role_name(raft::Role role);
   /// This node is the only voter of the membership in effect.
   bool lone_voter() const;
   /// A lone voter whose loop calls before_sleep(): it defers its Ready there and syncs on the
@@ -193,13 +161,18 @@ class RaftHost final : public Proposer, public NodeAdmin {
   bool syncs_before_sleep() const;
   /// A Raft message from a peer: Appends whose entries this node cannot apply are refused.
   void on_message(const raft::Message& m);
+  /// A write a follower forwarded: it passes the clients' gate, then is prepared and proposed.
   void on_forward(raft::NodeId from, std::uint64_t request_id, std::vector<std::string> args);
-  void on_forward_reply(std::uint64_t request_id, std::string reply);
+  /// A follower's write goes to the leader as the client sent it.
+  void forward_write(Args args, Completion done);
   void on_peer_state(raft::NodeId node, bool connected);
   void propose_entry(std::string entry, Completion done);
-  void add_peer(raft::NodeId id, const std::string& client_addr);
-  std::string leader_client_addr() const;
-  static std::int64_t now_ms();
+  /// Wall-clock milliseconds: the time a write is stamped with (expiry is wall-clock, as in
+  /// Redis).
+  static std::int64_t wall_ms();
+  /// Steady-clock milliseconds: request deadlines and the shutdown deadline.
+  static std::int64_t steady_ms();
+  std::int64_t request_deadline() const { return steady_ms() + config_.request_timeout_ms; }
 
   boost::asio::io_context& io_;
   ClusterConfig config_;
@@ -209,15 +182,17 @@ class RaftHost final : public Proposer, public NodeAdmin {
   std::unique_ptr<Membership> membership_;
   std::unique_ptr<raft::Node> node_;  ///< null until the node is a formed member
   std::unique_ptr<peer::Transport> transport_;
+  MemberDirectory members_;
+  RequestTracker requests_;
+  AppliedState applied_;
+  SnapshotCoordinator snapshots_;
   boost::asio::steady_timer tick_timer_;
   std::uint64_t rng_state_;
 
   raft::SoftState soft_;
-  raft::Index applied_ = 0;
   raft::HardState persisted_hard_state_;  ///< what the log store holds (or will, once queued
                                           ///< writes finish)
   raft::HardState unsynced_hard_state_;   ///< newest from the core (commit may run ahead)
-  std::map<raft::NodeId, std::string> addresses_;  ///< member id -> client address
   bool ready_scheduled_ = false;
   bool loop_calls_before_sleep_ = false;
   bool ready_deferred_ = false;            // a lone voter's Ready, for before_sleep()
@@ -226,19 +201,8 @@ class RaftHost final : public Proposer, public NodeAdmin {
   bool stopping_ = false;
   bool stopped_ = false;
   std::function<void()> shutdown_done_;
-  std::int64_t shutdown_deadline_ms_ = 0;
+  std::int64_t shutdown_deadline_ms_ = 0;  ///< steady clock
 
-  std::map<raft::Index, PendingWrite> pending_writes_;  ///< by log index
-  std::vector<PendingRead> unsent_reads_;               ///< waiting for this turn's read_index
-  std::vector<PendingRead>
-      reads_awaiting_leader_;  ///< unconfirmed at a leader change, no leader yet
-  std::map<std::uint64_t, ReadBatch> read_batches_;          ///< by read context, not yet confirmed
-  std::multimap<raft::Index, PendingRead> confirmed_reads_;  ///< by read index
-  std::uint64_t next_read_ctx_ = 1;
-  std::uint64_t read_index_requests_ = 0;             ///< ReadIndex rounds asked for (INFO)
-  std::map<std::uint64_t, PendingForward> forwards_;  ///< by request id
-  std::uint64_t next_forward_id_ = 1;
-  std::unique_ptr<storage::IncomingSnapshot> incoming_snapshot_;
   struct InFlight {
     raft::Ready rd;
     std::uint64_t seq = 0;  ///< durable once the disk thread reports this sequence number
@@ -246,28 +210,8 @@ class RaftHost final : public Proposer, public NodeAdmin {
   std::deque<InFlight> inflight_;  ///< handed out, not yet advanced; in order
   std::uint64_t durable_seq_ = 0;
   std::unique_ptr<DiskWriter> disk_;
-
-  // Snapshots.
-  std::unique_ptr<Snapshotter> snapshotter_;
-  raft::Term applied_term_ = 0;
-  raft::ConfState applied_conf_;  ///< membership in effect at applied_
-  raft::Index replay_until_ = 0;  ///< commit index at start: no snapshot before replaying it
-  std::vector<Completion> checkpoint_waiting_;  ///< answered when the running snapshot ends
-  std::vector<Completion> checkpoint_next_;     ///< need a snapshot started after they came
-  std::optional<raft::SnapshotMeta> snapshot_to_report_;
-  std::string received_snapshot_path_;  ///< verified incoming file, not installed yet
-  std::uint64_t snapshots_taken_ = 0;
-  std::uint64_t snapshots_installed_ = 0;
-  std::string last_snapshot_info_;  ///< INFO: how the last snapshot went
-  /// Transfers of the streamed snapshot started (offset 0 sent) since it was last checked: a
-  /// follower that keeps rejecting it makes us verify our own file.
-  raft::Index streamed_index_ = 0;
-  int streamed_restarts_ = 0;
-  raft::Index streamed_verified_ = 0;  ///< streamed snapshot already verified good
-  bool streamed_damaged_ = false;      ///< take a snapshot and compact the log past the file
   std::string reply_;                  ///< reused by apply
   std::uint64_t refused_appends_ = 0;  ///< Appends refused for entries we cannot apply
-  int ticks_ = 0;
 };
 
 }  // namespace raftd
