@@ -5,7 +5,9 @@
 # and the ratio raftd/redis.
 #
 # Usage: tools/bench/compare.sh      (tools/bench/single_node.sh and cluster.sh set the knobs)
-# Env:   RAFTD_BIN   raftd binary (default build/bin/raftd; use a Release build)
+# Env:   RAFTD_BIN   raftd binary (default build/bin/raftd; use a Release build); several,
+#                    space-separated ("old/raftd build/bin/raftd"), start one cluster each,
+#                    all measured in the same run (raftd1, raftd2, ...: before/after figures)
 #        NODES       raftd nodes (default 1); with more, the load goes to the leader
 #        REDIS_AOF   redis-server persistence: "no" (default) or an appendfsync mode ("always");
 #                    several ("no always") start one redis-server each, all measured in the
@@ -19,7 +21,8 @@
 #        TARGET      ratio every line should reach (default 0.8); STRICT=1 exits 1 if missed
 #        TARGETS     per-line targets instead, e.g. "GET:1:0.8 SET:1:0.5" (test:P:ratio); lines
 #                    not named are reported without a target
-# Ports 22000, 22001, ... (redis) and 22010, 22020, ... (raftd nodes; peers on port+1).
+# Ports 22000, 22001, ... (redis) and 22010, 22020, ... (raftd nodes; peers on port+1; the
+# second binary's cluster at 22110, 22120, ...).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -42,7 +45,10 @@ RAFTD_PORT=22010
 for tool in redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "compare.sh: $tool not found (tools/install-deps.sh)" >&2; exit 1; }
 done
-[ -x "$RAFTD_BIN" ] || { echo "compare.sh: no raftd binary at $RAFTD_BIN (set RAFTD_BIN)" >&2; exit 1; }
+read -r -a RAFTD_BINS <<<"$RAFTD_BIN"
+for bin in "${RAFTD_BINS[@]}"; do
+  [ -x "$bin" ] || { echo "compare.sh: no raftd binary at $bin (set RAFTD_BIN)" >&2; exit 1; }
+done
 
 WORK=$(mktemp -d -t raftd-bench-XXXXXX)
 REDIS_PIDS=()
@@ -83,28 +89,46 @@ for mode in $REDIS_AOF; do
   REDIS_PORTS+=("$port")
   port=$((port + 1))
 done
-addrs=()
-for i in $(seq 0 $((NODES - 1))); do addrs+=("127.0.0.1:$((RAFTD_PORT + 10 * i))"); done
-for i in $(seq 0 $((NODES - 1))); do
-  others=$(printf "%s\n" "${addrs[@]}" | { grep -vx "${addrs[$i]}" || true; } | paste -sd, -)
-  # shellcheck disable=SC2086
-  "$RAFTD_BIN" -a "${addrs[$i]}" ${others:+-e "$others"} -d "$WORK/raftd-$i" --log-level warn \
-    --log-file "$WORK/raftd-$i.log" ${RAFTD_ARGS:-} &
-  RAFTD_PIDS+=($!)
+# One cluster per raftd binary: name "raftd" for one binary, "raftd1", "raftd2", ... for several.
+RAFTD_NAMES=()
+RAFTD_LEADER_PORTS=()
+RAFTD_LEADER_PIDS=()
+declare -A RAFTD_NODE_PIDS  # name -> the pids of all its nodes
+for j in "${!RAFTD_BINS[@]}"; do
+  bin=${RAFTD_BINS[$j]}
+  name=raftd
+  [ ${#RAFTD_BINS[@]} -gt 1 ] && name=raftd$((j + 1))
+  base=$((RAFTD_PORT + 100 * j))
+  addrs=()
+  pids=()
+  for i in $(seq 0 $((NODES - 1))); do addrs+=("127.0.0.1:$((base + 10 * i))"); done
+  for i in $(seq 0 $((NODES - 1))); do
+    others=$(printf "%s\n" "${addrs[@]}" | { grep -vx "${addrs[$i]}" || true; } | paste -sd, -)
+    # shellcheck disable=SC2086
+    "$bin" -a "${addrs[$i]}" ${others:+-e "$others"} -d "$WORK/$name-$i" --log-level warn \
+      --log-file "$WORK/$name-$i.log" ${RAFTD_ARGS:-} &
+    RAFTD_PIDS+=($!)
+    pids+=($!)
+  done
+  for i in "${!REDIS_PORTS[@]}"; do wait_ready "${REDIS_PORTS[$i]}" "${REDIS_NAMES[$i]}"; done
+  for a in "${addrs[@]}"; do wait_ready "${a##*:}" "$name ${a}"; done
+  # The load goes to the leader: where writes commit and linearizable reads are confirmed.
+  deadline=$((SECONDS + 20))
+  until leader=$(redis-cli -p "$base" INFO raft 2>/dev/null | tr -d '\r' |
+                 sed -n 's/^raft_leader_addr:\(.\+\)$/\1/p') && [ -n "$leader" ]; do
+    [ $SECONDS -ge $deadline ] && { echo "compare.sh: no $name leader" >&2; exit 1; }
+    sleep 0.1
+  done
+  leader_pid=
+  for i in "${!addrs[@]}"; do [ "${addrs[$i]}" = "$leader" ] && leader_pid=${pids[$i]}; done
+  [ -n "$leader_pid" ] || leader_pid=${pids[0]}
+  RAFTD_NAMES+=("$name")
+  RAFTD_LEADER_PORTS+=("${leader##*:}")
+  RAFTD_LEADER_PIDS+=("$leader_pid")
+  RAFTD_NODE_PIDS[$name]="${pids[*]}"
+  echo "$(printf '%-7s' "$name:") $bin ($("$bin" --version)); $NODES node(s), load on the leader $leader ${RAFTD_ARGS:-}"
 done
-for i in "${!REDIS_PORTS[@]}"; do wait_ready "${REDIS_PORTS[$i]}" "${REDIS_NAMES[$i]}"; done
-for a in "${addrs[@]}"; do wait_ready "${a##*:}" "raftd ${a}"; done
-# The load goes to the leader: where writes commit and linearizable reads are confirmed.
-deadline=$((SECONDS + 20))
-until leader=$(redis-cli -p $RAFTD_PORT INFO raft 2>/dev/null | tr -d '\r' |
-               sed -n 's/^raft_leader_addr:\(.\+\)$/\1/p') && [ -n "$leader" ]; do
-  [ $SECONDS -ge $deadline ] && { echo "compare.sh: no raftd leader" >&2; exit 1; }
-  sleep 0.1
-done
-RAFTD_PORT=${leader##*:}
 
-echo "raftd:  $RAFTD_BIN ($("$RAFTD_BIN" --version))"
-echo "raftd:  $NODES node(s), load on the leader 127.0.0.1:$RAFTD_PORT ${RAFTD_ARGS:-}"
 for name in "${REDIS_NAMES[@]}"; do
   case $name in
     redis) persist="--appendonly no" ;;
@@ -121,8 +145,8 @@ echo
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 sum_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(cpu_ticks "$p"))); done; echo $t; }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
-leader_pid=
-for i in "${!addrs[@]}"; do [ "${addrs[$i]##*:}" = "$RAFTD_PORT" ] && leader_pid=${RAFTD_PIDS[$i]}; done
+RAFTD_TARGETS=()  # "r0", "r1", ...: the raftd clusters in the alternation below
+for j in "${!RAFTD_NAMES[@]}"; do RAFTD_TARGETS+=("r$j"); done
 
 # results: one line per run: "<target> <P> <TEST> <rps> <p50> <p99> <cpu_us/req> <all_cpu_us/req>"
 RESULTS="$WORK/results"
@@ -130,12 +154,13 @@ RESULTS="$WORK/results"
 for P in $PIPELINES; do
   for rep in $(seq "$REPS"); do
     for test in ${TESTS//,/ }; do
-      for i in "${!REDIS_NAMES[@]}" raftd; do
-        if [ "$i" = raftd ]; then
-          target=raftd
-          port=$RAFTD_PORT
-          pids=("$leader_pid")
-          all=("${RAFTD_PIDS[@]}")
+      for i in "${!REDIS_NAMES[@]}" "${RAFTD_TARGETS[@]}"; do
+        if [ "${i:0:1}" = r ]; then
+          j=${i:1}
+          target=${RAFTD_NAMES[$j]}
+          port=${RAFTD_LEADER_PORTS[$j]}
+          pids=("${RAFTD_LEADER_PIDS[$j]}")
+          read -r -a all <<<"${RAFTD_NODE_PIDS[$target]}"
         else
           target=${REDIS_NAMES[$i]}
           port=${REDIS_PORTS[$i]}
@@ -156,7 +181,7 @@ for P in $PIPELINES; do
 done
 
 # Median per (target, P, test); then one line per (P, test) with the ratio.
-python3 - "$RESULTS" "$TARGET" "${STRICT:-0}" "${TARGETS:-}" "${REDIS_NAMES[@]}" <<'PY'
+python3 - "$RESULTS" "$TARGET" "${STRICT:-0}" "${TARGETS:-}" "${RAFTD_NAMES[*]}" "${REDIS_NAMES[@]}" <<'PY'
 import statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
@@ -165,7 +190,8 @@ for line in open(sys.argv[1]):
     runs[(target, int(p), test)].append((float(rps), float(p50), float(p99), float(cpu),
                                          float(cpu_all)))
 target_ratio, strict = float(sys.argv[2]), sys.argv[3] == "1"
-redises = sys.argv[5:]  # the first is what targets compare against
+raftds = sys.argv[5].split()
+redises = sys.argv[6:]  # the first is what targets compare against
 targets = {}
 for t in sys.argv[4].split():
     test, p, ratio = t.split(":")
@@ -179,31 +205,37 @@ def med(key, i):
 head = f"{'line':<10}"
 for r in redises:
     head += f" {r + ' rps':>18}"
-head += f" {'raftd rps':>11}"
-for r in redises:
-    head += f" {'/' + r:>14}"
-head += f"   {'cpu us/req: ' + ', '.join(redises + ['raftd leader', 'all'])}"
-head += f"   {'p50/p99 ms: ' + ', '.join(redises + ['raftd'])}"
+for f in raftds:
+    head += f" {f + ' rps':>11}"
+for f in raftds:
+    for r in redises:
+        head += f" {(f + '/' if len(raftds) > 1 else '/') + r:>14}"
+cpu_heads = redises + [x for f in raftds for x in (f + ' leader', 'all')]
+head += f"   {'cpu us/req: ' + ', '.join(cpu_heads)}"
+head += f"   {'p50/p99 ms: ' + ', '.join(redises + raftds)}"
 print(head)
 missed = []
 for p, test in sorted({(k[1], k[2]) for k in runs}):
-    f = ("raftd", p, test)
-    if not runs[f] or any(not runs[(r, p, test)] for r in redises):
+    fs = [(f, p, test) for f in raftds]
+    if any(not runs[f] for f in fs) or any(not runs[(r, p, test)] for r in redises):
         continue
     line = f"{test + ' -P ' + str(p):<10}"
     for r in redises:
         line += f" {med((r, p, test), 0):>18.0f}"
-    line += f" {med(f, 0):>11.0f}"
-    for n, r in enumerate(redises):
-        ratio = med(f, 0) / med((r, p, test), 0)
-        line += f" {ratio:>14.2f}"
-        want = target_for(test, p)
-        if n == 0 and want is not None and ratio < want:
-            missed.append(f"{test} -P {p} ({ratio:.2f} < {want})")
-    line += "   " + ", ".join(f"{med((t, p, test), 3):.1f}" for t in redises + ["raftd"])
-    line += f", {med(f, 4):.1f}"
+    for f in fs:
+        line += f" {med(f, 0):>11.0f}"
+    for f in fs:
+        for n, r in enumerate(redises):
+            ratio = med(f, 0) / med((r, p, test), 0)
+            line += f" {ratio:>14.2f}"
+            want = target_for(test, p)
+            if n == 0 and want is not None and ratio < want:
+                missed.append(f"{f[0]} {test} -P {p} ({ratio:.2f} < {want})")
+    line += "   " + ", ".join(f"{med((t, p, test), 3):.1f}" for t in redises)
+    for f in fs:
+        line += f", {med(f, 3):.1f}, {med(f, 4):.1f}"
     line += "   " + ", ".join(f"{med((t, p, test), 1):.3f}/{med((t, p, test), 2):.3f}"
-                              for t in redises + ["raftd"])
+                              for t in redises + raftds)
     print(line)
 print()
 what = (", ".join(f"{t} -P {p} >= {r}" for (t, p), r in sorted(targets.items()))
