@@ -31,32 +31,32 @@ struct StringOptions {
 // PERSIST (repeating the same kind is fine, the last one wins); NX excludes XX.
 bool parse_string_options(Args args, bool is_set, StringOptions& o) {
   for (std::size_t j = is_set ? 3 : 2; j < args.size(); ++j) {
-    const std::string_view opt = args[j];
+    const std::string_view opt = until_nul(args[j]);  // strcasecmp on the option, as Redis
     const bool has_next = j + 1 < args.size();
     const auto expire_ok = [&](ExpireKind kind) {
       return has_next && !o.keepttl && !o.persist &&
              (o.kind == ExpireKind::kNone || o.kind == kind);
     };
-    if (is_set && eq_nocase(opt, "nx") && !o.xx) {
+    if (is_set && iequals(opt, "nx") && !o.xx) {
       o.nx = true;
-    } else if (is_set && eq_nocase(opt, "xx") && !o.nx) {
+    } else if (is_set && iequals(opt, "xx") && !o.nx) {
       o.xx = true;
-    } else if (is_set && eq_nocase(opt, "get")) {
+    } else if (is_set && iequals(opt, "get")) {
       o.get = true;
-    } else if (is_set && eq_nocase(opt, "keepttl") && !o.persist && o.kind == ExpireKind::kNone) {
+    } else if (is_set && iequals(opt, "keepttl") && !o.persist && o.kind == ExpireKind::kNone) {
       o.keepttl = true;
-    } else if (!is_set && eq_nocase(opt, "persist") && o.kind == ExpireKind::kNone && !o.keepttl) {
+    } else if (!is_set && iequals(opt, "persist") && o.kind == ExpireKind::kNone && !o.keepttl) {
       o.persist = true;
-    } else if (eq_nocase(opt, "ex") && expire_ok(ExpireKind::kEx)) {
+    } else if (iequals(opt, "ex") && expire_ok(ExpireKind::kEx)) {
       o.kind = ExpireKind::kEx;
       o.expire_index = ++j;
-    } else if (eq_nocase(opt, "px") && expire_ok(ExpireKind::kPx)) {
+    } else if (iequals(opt, "px") && expire_ok(ExpireKind::kPx)) {
       o.kind = ExpireKind::kPx;
       o.expire_index = ++j;
-    } else if (eq_nocase(opt, "exat") && expire_ok(ExpireKind::kExat)) {
+    } else if (iequals(opt, "exat") && expire_ok(ExpireKind::kExat)) {
       o.kind = ExpireKind::kExat;
       o.expire_index = ++j;
-    } else if (eq_nocase(opt, "pxat") && expire_ok(ExpireKind::kPxat)) {
+    } else if (iequals(opt, "pxat") && expire_ok(ExpireKind::kPxat)) {
       o.kind = ExpireKind::kPxat;
       o.expire_index = ++j;
     } else {

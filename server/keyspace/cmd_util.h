@@ -9,6 +9,7 @@
 #include "resp/writer.h"
 #include "server/commands/command_table.h"
 #include "server/keyspace/keyspace.h"
+#include "server/text.h"
 
 namespace raftd::kv {
 
@@ -146,9 +147,6 @@ WriteLookup<T> lookup_write(Keyspace& ks, std::string_view key, std::int64_t now
   return check_type<T>(ref, out);
 }
 
-/// Whether argument `a` is the option name `b` (lower case): ASCII case-insensitive, and `a`
-/// read up to its first NUL byte, exactly as Redis's strcasecmp on an option.
-bool eq_nocase(std::string_view a, std::string_view b);
 /// What addReplyErrorFormat does to a formatted message: CR/LF trimmed at both ends and mapped
 /// to spaces inside, so the error stays one protocol line.
 std::string one_line_error(std::string message);
