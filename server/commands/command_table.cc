@@ -3,17 +3,14 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <cstdlib>
+
+#include "server/text.h"
 
 namespace raftd {
 
 namespace {
-
-char lower(char c) {
-  return static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-}
 
 // Redis formats these texts with printf "%s"/"%.*s", which stops at a NUL byte, and then maps
 // CR/LF to spaces so the error stays one protocol line (addReplyErrorFormat).
@@ -87,8 +84,8 @@ constexpr Word kCategoryWords[] = {
 };
 
 bool same_word(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == y; });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return ascii_lower(x) == y; });
 }
 
 /// Calls f(word) for each space-separated word of `text`.
@@ -157,7 +154,7 @@ Result<CommandSpec> build_spec(CommandRow&& row, const std::string& full_name) {
   CommandSpec spec;
   spec.name = full_name;
   if (spec.name.empty()) return Status::error("a command row without a name");
-  for (char& c : spec.name) c = lower(c);
+  for (char& c : spec.name) c = ascii_lower(c);
   const auto bad = [&](std::string_view why) {
     return Status::error(fmt::format("command '{}': {}", spec.name, why));
   };
@@ -220,7 +217,7 @@ Result<CommandSpec> build_spec(CommandRow&& row, const std::string& full_name) {
   spec.connection = std::move(row.connection);
   for (CommandRow& sub : row.subcommands) {
     std::string sub_name(sub.name);
-    for (char& c : sub_name) c = lower(c);
+    for (char& c : sub_name) c = ascii_lower(c);
     auto built = build_spec(std::move(sub), spec.name + "|" + sub_name);
     if (!built) return built.status();
     if (!spec.subcommands.emplace(sub_name, std::move(*built)).second) {
@@ -326,11 +323,10 @@ const CommandSpec* CommandTable::find(std::string_view name) const {
   std::string big;
   std::string_view key;
   if (name.size() <= sizeof(small)) {  // the hot path: no allocation
-    std::transform(name.begin(), name.end(), small, lower);
+    std::transform(name.begin(), name.end(), small, [](char c) { return ascii_lower(c); });
     key = std::string_view(small, name.size());
   } else {
-    big.assign(name);
-    std::transform(big.begin(), big.end(), big.begin(), lower);
+    big = ascii_lower(name);
     key = big;
   }
   auto it = commands_.find(key);
@@ -363,10 +359,7 @@ std::string wrong_arity_error(std::string_view name) {
 }
 
 std::string unknown_subcommand_error(std::string_view parent, std::string_view sub) {
-  std::string upper(c_string_prefix(parent, parent.size()));
-  std::transform(upper.begin(), upper.end(), upper.begin(), [](char c) {
-    return static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  });
+  const std::string upper = ascii_upper(c_string_prefix(parent, parent.size()));
   return "ERR " + one_line(fmt::format("unknown subcommand '{}'. Try {} HELP.",
                                        c_string_prefix(sub, 128), upper));
 }

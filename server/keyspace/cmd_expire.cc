@@ -18,18 +18,17 @@ enum ExpireFlag : unsigned { kNx = 1, kXx = 2, kGt = 4, kLt = 8 };
 bool parse_expire_flags(Args args, unsigned& flags, resp::Writer& out) {
   flags = 0;
   for (std::size_t j = 3; j < args.size(); ++j) {
-    const std::string_view opt = args[j];
-    if (eq_nocase(opt, "nx")) {
+    const std::string_view opt = until_nul(args[j]);  // strcasecmp on the option, as Redis
+    if (iequals(opt, "nx")) {
       flags |= kNx;
-    } else if (eq_nocase(opt, "xx")) {
+    } else if (iequals(opt, "xx")) {
       flags |= kXx;
-    } else if (eq_nocase(opt, "gt")) {
+    } else if (iequals(opt, "gt")) {
       flags |= kGt;
-    } else if (eq_nocase(opt, "lt")) {
+    } else if (iequals(opt, "lt")) {
       flags |= kLt;
     } else {
-      out.error(
-          one_line_error("ERR Unsupported option " + std::string(opt.substr(0, opt.find('\0')))));
+      out.error(one_line_error("ERR Unsupported option " + std::string(opt)));
       return false;
     }
   }

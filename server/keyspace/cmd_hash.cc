@@ -13,34 +13,6 @@ namespace {
 constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kInt64Min = std::numeric_limits<std::int64_t>::min();
 
-// hashTypeLookupWriteOrCreate: the hash at `key`, created empty if absent; an empty Ref after
-// replying WRONGTYPE.
-Keyspace::Ref hash_for_write(Keyspace& ks, std::string_view key, std::int64_t now_ms,
-                             resp::Writer& out) {
-  Keyspace::Ref ref = ks.find_for_write(key, now_ms);
-  if (!ref) return ks.insert_hash(key);
-  if (!ref->is_hash()) {
-    out.error(kErrWrongType);
-    return {};
-  }
-  return ref;
-}
-
-// The hash at `key` for a read: nullptr if absent; `wrong` set (and WRONGTYPE replied) if the
-// key holds another type.
-const HashValue* hash_for_read(const Keyspace& ks, std::string_view key, std::int64_t now_ms,
-                               bool& wrong, resp::Writer& out) {
-  wrong = false;
-  const Value* v = ks.find(key, now_ms);
-  if (v == nullptr) return nullptr;
-  if (!v->is_hash()) {
-    wrong = true;
-    out.error(kErrWrongType);
-    return nullptr;
-  }
-  return &v->hash();
-}
-
 PrepareHandler field_value_pairs_prepare(std::string command) {
   return [command](Args args, std::int64_t, std::vector<std::string>&, resp::Writer& out) {
     if (args.size() % 2 == 1) {
@@ -57,11 +29,11 @@ WriteHandler hset_write(bool hmset) {
       out.error(wrong_arity_error(hmset ? "hmset" : "hset"));
       return;
     }
-    Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
-    if (!ref) return;
+    const auto h = lookup_write<HashValue>(ks, args[1], now_ms, out, IfAbsent::kCreate);
+    if (h.wrong_type()) return;
     std::int64_t created = 0;
     for (std::size_t i = 2; i + 1 < args.size(); i += 2) {
-      if (ks.hash_set(ref, args[i], args[i + 1])) ++created;
+      if (ks.hash_set(h.ref(), args[i], args[i + 1])) ++created;
     }
     if (hmset) {
       out.ok();
@@ -72,21 +44,20 @@ WriteHandler hset_write(bool hmset) {
 }
 
 void hsetnx_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
-  if (!ref) return;
-  if (ref->hash().get(args[2]) != nullptr) {
+  const auto h = lookup_write<HashValue>(ks, args[1], now_ms, out, IfAbsent::kCreate);
+  if (h.wrong_type()) return;
+  if (h->get(args[2]) != nullptr) {
     out.integer(0);
     return;
   }
-  ks.hash_set(ref, args[2], args[3]);
+  ks.hash_set(h.ref(), args[2], args[3]);
   out.integer(1);
 }
 
 void hget_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  bool wrong;
-  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
-  if (wrong) return;
-  const std::string* value = h == nullptr ? nullptr : h->get(args[2]);
+  const auto h = lookup_read<HashValue>(ks, args[1], now_ms, out);
+  if (h.wrong_type()) return;
+  const std::string* value = h ? h->get(args[2]) : nullptr;
   if (value == nullptr) {
     out.null();
   } else {
@@ -95,12 +66,11 @@ void hget_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer&
 }
 
 void hmget_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  bool wrong;
-  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
-  if (wrong) return;
+  const auto h = lookup_read<HashValue>(ks, args[1], now_ms, out);
+  if (h.wrong_type()) return;
   out.array(args.size() - 2);
   for (std::size_t i = 2; i < args.size(); ++i) {
-    const std::string* value = h == nullptr ? nullptr : h->get(args[i]);
+    const std::string* value = h ? h->get(args[i]) : nullptr;
     if (value == nullptr) {
       out.null();
     } else {
@@ -110,21 +80,18 @@ void hmget_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer
 }
 
 void hdel_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
-  if (!ref) {
+  const auto h = lookup_write<HashValue>(ks, args[1], now_ms, out);
+  if (h.wrong_type()) return;
+  if (h.absent()) {
     out.integer(0);
-    return;
-  }
-  if (!ref->is_hash()) {
-    out.error(kErrWrongType);
     return;
   }
   std::int64_t deleted = 0;
   for (std::size_t i = 2; i < args.size(); ++i) {
-    if (ks.hash_erase(ref, args[i])) {
+    if (ks.hash_erase(h.ref(), args[i])) {
       ++deleted;
-      if (ref->hash().empty()) {  // an empty hash is no key at all
-        ks.erase(ref);
+      if (h->empty()) {  // an empty hash is no key at all
+        ks.erase(h.ref());
         break;
       }
     }
@@ -133,24 +100,21 @@ void hdel_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out)
 }
 
 void hlen_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  bool wrong;
-  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
-  if (wrong) return;
-  out.integer(h == nullptr ? 0 : static_cast<std::int64_t>(h->size()));
+  const auto h = lookup_read<HashValue>(ks, args[1], now_ms, out);
+  if (h.wrong_type()) return;
+  out.integer(h ? static_cast<std::int64_t>(h->size()) : 0);
 }
 
 void hexists_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  bool wrong;
-  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
-  if (wrong) return;
-  out.integer(h != nullptr && h->get(args[2]) != nullptr ? 1 : 0);
+  const auto h = lookup_read<HashValue>(ks, args[1], now_ms, out);
+  if (h.wrong_type()) return;
+  out.integer(h && h->get(args[2]) != nullptr ? 1 : 0);
 }
 
 void hstrlen_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  bool wrong;
-  const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
-  if (wrong) return;
-  const std::string* value = h == nullptr ? nullptr : h->get(args[2]);
+  const auto h = lookup_read<HashValue>(ks, args[1], now_ms, out);
+  if (h.wrong_type()) return;
+  const std::string* value = h ? h->get(args[2]) : nullptr;
   out.integer(value == nullptr ? 0 : static_cast<std::int64_t>(value->size()));
 }
 
@@ -158,10 +122,9 @@ enum class Part { kAll, kKeys, kValues };
 
 ReadHandler hgetall_read(Part part) {
   return [part](const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-    bool wrong;
-    const HashValue* h = hash_for_read(ks, args[1], now_ms, wrong, out);
-    if (wrong) return;
-    if (h == nullptr) {
+    const auto h = lookup_read<HashValue>(ks, args[1], now_ms, out);
+    if (h.wrong_type()) return;
+    if (h.absent()) {
       out.array(0);
       return;
     }
@@ -186,10 +149,10 @@ void hincrby_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& o
     out.error(kErrNotInteger);
     return;
   }
-  Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
-  if (!ref) return;
+  const auto h = lookup_write<HashValue>(ks, args[1], now_ms, out, IfAbsent::kCreate);
+  if (h.wrong_type()) return;
   std::int64_t value = 0;
-  if (const std::string* old = ref->hash().get(args[2]); old != nullptr) {
+  if (const std::string* old = h->get(args[2]); old != nullptr) {
     if (!parse_int64(*old, value)) {
       out.error("ERR hash value is not an integer");
       return;
@@ -201,7 +164,7 @@ void hincrby_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& o
     return;
   }
   value += incr;
-  ks.hash_set(ref, args[2], format_int64(value));
+  ks.hash_set(h.ref(), args[2], format_int64(value));
   out.integer(value);
 }
 
@@ -225,10 +188,10 @@ bool hincrbyfloat_prepare(Args args, std::int64_t, std::vector<std::string>&, re
 void hincrbyfloat_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
   long double incr;
   if (!hincrbyfloat_arg(args[3], incr, out)) return;
-  Keyspace::Ref ref = hash_for_write(ks, args[1], now_ms, out);
-  if (!ref) return;
+  const auto h = lookup_write<HashValue>(ks, args[1], now_ms, out, IfAbsent::kCreate);
+  if (h.wrong_type()) return;
   long double value = 0;
-  if (const std::string* old = ref->hash().get(args[2]); old != nullptr) {
+  if (const std::string* old = h->get(args[2]); old != nullptr) {
     if (!parse_long_double(*old, value)) {
       out.error("ERR hash value is not a float");
       return;
@@ -240,7 +203,7 @@ void hincrbyfloat_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writ
     return;
   }
   const std::string text = format_long_double(value);
-  ks.hash_set(ref, args[2], text);
+  ks.hash_set(h.ref(), args[2], text);
   out.bulk(text);
 }
 

@@ -60,7 +60,8 @@ void scan_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer&
   std::string_view type;
   for (std::size_t i = 2; i < args.size(); i += 2) {
     const bool has_value = i + 1 < args.size();
-    if (eq_nocase(args[i], "count") && has_value) {
+    const std::string_view opt = until_nul(args[i]);  // strcasecmp on the option, as Redis
+    if (iequals(opt, "count") && has_value) {
       if (!parse_int64(args[i + 1], count)) {
         out.error(kErrNotInteger);
         return;
@@ -69,11 +70,11 @@ void scan_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer&
         out.error(kErrSyntax);
         return;
       }
-    } else if (eq_nocase(args[i], "match") && has_value) {
+    } else if (iequals(opt, "match") && has_value) {
       pattern = args[i + 1];
       use_pattern = pattern != "*";
-    } else if (eq_nocase(args[i], "type") && has_value) {
-      type = args[i + 1];
+    } else if (iequals(opt, "type") && has_value) {
+      type = until_nul(args[i + 1]);  // strcasecmp'd with the type name, as Redis
       use_type = true;
     } else {
       out.error(kErrSyntax);
@@ -86,7 +87,7 @@ void scan_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer&
   std::size_t kept = 0;
   for (auto& [key, value] : batch) {
     const bool keep = (!use_pattern || glob_match(pattern, key)) &&
-                      (!use_type || eq_nocase(type, type_name(value->type()))) &&
+                      (!use_type || iequals(type, type_name(value->type()))) &&
                       ks.visible(key, *value, now_ms);
     if (keep) batch[kept++] = {key, value};
   }
@@ -132,7 +133,9 @@ WriteHandler rename_write(bool nx) {
 // FLUSHDB/FLUSHALL [ASYNC|SYNC]: both modes free at once here.
 bool flush_syntax_ok(Args args) {
   if (args.size() > 2) return false;
-  return args.size() == 1 || eq_nocase(args[1], "sync") || eq_nocase(args[1], "async");
+  if (args.size() == 1) return true;
+  const std::string_view mode = until_nul(args[1]);  // strcasecmp on the option, as Redis
+  return iequals(mode, "sync") || iequals(mode, "async");
 }
 
 bool flush_prepare(Args args, std::int64_t, std::vector<std::string>&, resp::Writer& out) {

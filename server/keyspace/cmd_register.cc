@@ -1,7 +1,6 @@
 // The command-table plumbing shared by the data commands, and register_kv_commands().
 #include <fmt/core.h>
 
-#include <cctype>
 #include <cstdlib>
 
 #include "server/keyspace/cmd_util.h"
@@ -10,18 +9,6 @@
 namespace raftd {
 
 namespace kv {
-
-bool eq_nocase(std::string_view a, std::string_view b) {
-  a = a.substr(0, a.find('\0'));  // C string semantics, as strcasecmp on an sds
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
 
 std::string one_line_error(std::string s) {
   const auto first = s.find_first_not_of("\r\n");

@@ -31,32 +31,32 @@ struct StringOptions {
 // PERSIST (repeating the same kind is fine, the last one wins); NX excludes XX.
 bool parse_string_options(Args args, bool is_set, StringOptions& o) {
   for (std::size_t j = is_set ? 3 : 2; j < args.size(); ++j) {
-    const std::string_view opt = args[j];
+    const std::string_view opt = until_nul(args[j]);  // strcasecmp on the option, as Redis
     const bool has_next = j + 1 < args.size();
     const auto expire_ok = [&](ExpireKind kind) {
       return has_next && !o.keepttl && !o.persist &&
              (o.kind == ExpireKind::kNone || o.kind == kind);
     };
-    if (is_set && eq_nocase(opt, "nx") && !o.xx) {
+    if (is_set && iequals(opt, "nx") && !o.xx) {
       o.nx = true;
-    } else if (is_set && eq_nocase(opt, "xx") && !o.nx) {
+    } else if (is_set && iequals(opt, "xx") && !o.nx) {
       o.xx = true;
-    } else if (is_set && eq_nocase(opt, "get")) {
+    } else if (is_set && iequals(opt, "get")) {
       o.get = true;
-    } else if (is_set && eq_nocase(opt, "keepttl") && !o.persist && o.kind == ExpireKind::kNone) {
+    } else if (is_set && iequals(opt, "keepttl") && !o.persist && o.kind == ExpireKind::kNone) {
       o.keepttl = true;
-    } else if (!is_set && eq_nocase(opt, "persist") && o.kind == ExpireKind::kNone && !o.keepttl) {
+    } else if (!is_set && iequals(opt, "persist") && o.kind == ExpireKind::kNone && !o.keepttl) {
       o.persist = true;
-    } else if (eq_nocase(opt, "ex") && expire_ok(ExpireKind::kEx)) {
+    } else if (iequals(opt, "ex") && expire_ok(ExpireKind::kEx)) {
       o.kind = ExpireKind::kEx;
       o.expire_index = ++j;
-    } else if (eq_nocase(opt, "px") && expire_ok(ExpireKind::kPx)) {
+    } else if (iequals(opt, "px") && expire_ok(ExpireKind::kPx)) {
       o.kind = ExpireKind::kPx;
       o.expire_index = ++j;
-    } else if (eq_nocase(opt, "exat") && expire_ok(ExpireKind::kExat)) {
+    } else if (iequals(opt, "exat") && expire_ok(ExpireKind::kExat)) {
       o.kind = ExpireKind::kExat;
       o.expire_index = ++j;
-    } else if (eq_nocase(opt, "pxat") && expire_ok(ExpireKind::kPxat)) {
+    } else if (iequals(opt, "pxat") && expire_ok(ExpireKind::kPxat)) {
       o.kind = ExpireKind::kPxat;
       o.expire_index = ++j;
     } else {
@@ -98,12 +98,11 @@ void set_generic(Keyspace& ks, std::string_view key, std::string_view value, con
                  std::int64_t when, std::int64_t now_ms, SetReply style, resp::Writer& out) {
   Keyspace::Ref ref = ks.find_for_write(key, now_ms);
   if (o.get) {
-    if (ref && !ref->is_string()) {
-      out.error(kErrWrongType);
-      return;
-    }
-    if (ref) {
-      out.bulk(ref->str());
+    // GET reads the old value as a string; without it SET overwrites a value of any type.
+    const auto old = check_type<std::string>(ref, out);
+    if (old.wrong_type()) return;
+    if (old) {
+      out.bulk(*old);
     } else {
       out.null();
     }
@@ -143,37 +142,33 @@ std::string int_arg(std::int64_t v) {
 // ------------------------------------------------------------------------------ GET family
 
 void get_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  const Value* v = ks.find(args[1], now_ms);
-  if (v == nullptr) {
-    out.null();
-  } else if (!v->is_string()) {
-    out.error(kErrWrongType);
+  const auto s = lookup_read<std::string>(ks, args[1], now_ms, out);
+  if (s.wrong_type()) return;
+  if (s) {
+    out.bulk(*s);
   } else {
-    out.bulk(v->str());
+    out.null();
   }
 }
 
 void mget_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
   out.array(args.size() - 1);
   for (std::size_t i = 1; i < args.size(); ++i) {
+    // A key of another type reads as nil here, never WRONGTYPE.
     const Value* v = ks.find(args[i], now_ms);
-    if (v == nullptr || !v->is_string()) {
+    const std::string* s = v == nullptr ? nullptr : ValueKind<std::string>::get(*v);
+    if (s == nullptr) {
       out.null();
     } else {
-      out.bulk(v->str());
+      out.bulk(*s);
     }
   }
 }
 
 void strlen_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  const Value* v = ks.find(args[1], now_ms);
-  if (v == nullptr) {
-    out.integer(0);
-  } else if (!v->is_string()) {
-    out.error(kErrWrongType);
-  } else {
-    out.integer(static_cast<std::int64_t>(v->str().size()));
-  }
+  const auto s = lookup_read<std::string>(ks, args[1], now_ms, out);
+  if (s.wrong_type()) return;
+  out.integer(s ? static_cast<std::int64_t>(s->size()) : 0);
 }
 
 void getrange_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
@@ -182,16 +177,13 @@ void getrange_read(const Keyspace& ks, Args args, std::int64_t now_ms, resp::Wri
     out.error(kErrNotInteger);
     return;
   }
-  const Value* v = ks.find(args[1], now_ms);
-  if (v == nullptr) {
+  const auto found = lookup_read<std::string>(ks, args[1], now_ms, out);
+  if (found.wrong_type()) return;
+  if (found.absent()) {
     out.bulk("");
     return;
   }
-  if (!v->is_string()) {
-    out.error(kErrWrongType);
-    return;
-  }
-  const std::string& s = v->str();
+  const std::string& s = *found;
   const auto len = static_cast<std::int64_t>(s.size());
   if (start < 0 && end < 0 && start > end) {
     out.bulk("");
@@ -282,17 +274,14 @@ void getset_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& ou
 }
 
 void getdel_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
-  if (!ref) {
+  const auto s = lookup_write<std::string>(ks, args[1], now_ms, out);
+  if (s.wrong_type()) return;
+  if (s.absent()) {
     out.null();
     return;
   }
-  if (!ref->is_string()) {
-    out.error(kErrWrongType);
-    return;
-  }
-  out.bulk(ref->str());
-  ks.erase(ref);
+  out.bulk(*s);
+  ks.erase(s.ref());
 }
 
 bool getex_prepare(Args args, std::int64_t now_ms, std::vector<std::string>& log_args,
@@ -319,13 +308,10 @@ void getex_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out
     out.error(kErrSyntax);
     return;
   }
-  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
-  if (!ref) {
+  const auto s = lookup_write<std::string>(ks, args[1], now_ms, out);
+  if (s.wrong_type()) return;
+  if (s.absent()) {
     out.null();
-    return;
-  }
-  if (!ref->is_string()) {
-    out.error(kErrWrongType);
     return;
   }
   std::int64_t when = kNoExpire;
@@ -333,15 +319,15 @@ void getex_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out
       !absolute_expire(args[o.expire_index], o.kind, now_ms, "getex", when, out)) {
     return;
   }
-  out.bulk(ref->str());
+  out.bulk(*s);
   if (o.kind != ExpireKind::kNone) {
     if (when <= now_ms) {
-      ks.erase(ref);
+      ks.erase(s.ref());
     } else {
-      ks.set_expire(ref, when);
+      ks.set_expire(s.ref(), when);
     }
   } else if (o.persist) {
-    ks.set_expire(ref, kNoExpire);
+    ks.set_expire(s.ref(), kNoExpire);
   }
 }
 
@@ -397,21 +383,18 @@ void msetnx_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& ou
 }
 
 void append_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
-  if (!ref) {
+  const auto s = lookup_write<std::string>(ks, args[1], now_ms, out);
+  if (s.wrong_type()) return;
+  if (s.absent()) {
     ks.insert_string(args[1], args[2]);
     out.integer(static_cast<std::int64_t>(args[2].size()));
     return;
   }
-  if (!ref->is_string()) {
-    out.error(kErrWrongType);
-    return;
-  }
-  if (static_cast<std::int64_t>(ref->str().size() + args[2].size()) > kMaxStringLength) {
+  if (static_cast<std::int64_t>(s->size() + args[2].size()) > kMaxStringLength) {
     out.error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
     return;
   }
-  out.integer(static_cast<std::int64_t>(ks.append(ref, args[2])));
+  out.integer(static_cast<std::int64_t>(ks.append(s.ref(), args[2])));
 }
 
 // SETRANGE checks the offset before looking at the key.
@@ -439,8 +422,10 @@ void setrange_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& 
   const auto too_long = [&] {
     return offset > kMaxStringLength - static_cast<std::int64_t>(value.size());
   };
-  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
-  if (!ref) {
+  const auto s = lookup_write<std::string>(ks, args[1], now_ms, out);
+  if (s.wrong_type()) return;
+  Keyspace::Ref ref = s.ref();
+  if (s.absent()) {
     if (value.empty()) {
       out.integer(0);
       return;
@@ -451,12 +436,8 @@ void setrange_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& 
     }
     ref = ks.insert_string(args[1], "");
   } else {
-    if (!ref->is_string()) {
-      out.error(kErrWrongType);
-      return;
-    }
     if (value.empty()) {
-      out.integer(static_cast<std::int64_t>(ref->str().size()));
+      out.integer(static_cast<std::int64_t>(s->size()));
       return;
     }
     if (too_long()) {
@@ -473,17 +454,12 @@ void setrange_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& 
 // incrDecrCommand: the stored value must be a Redis integer; the result keeps the key's TTL.
 void incr_by(Keyspace& ks, std::string_view key, std::int64_t incr, std::int64_t now_ms,
              resp::Writer& out) {
-  Keyspace::Ref ref = ks.find_for_write(key, now_ms);
+  const auto s = lookup_write<std::string>(ks, key, now_ms, out);
+  if (s.wrong_type()) return;
   std::int64_t value = 0;
-  if (ref) {
-    if (!ref->is_string()) {
-      out.error(kErrWrongType);
-      return;
-    }
-    if (!parse_int64(ref->str(), value)) {
-      out.error(kErrNotInteger);
-      return;
-    }
+  if (s && !parse_int64(*s, value)) {
+    out.error(kErrNotInteger);
+    return;
   }
   if ((incr < 0 && value < 0 && incr < kInt64Min - value) ||
       (incr > 0 && value > 0 && incr > kInt64Max - value)) {
@@ -492,8 +468,8 @@ void incr_by(Keyspace& ks, std::string_view key, std::int64_t incr, std::int64_t
   }
   value += incr;
   const std::string text = format_int64(value);
-  if (ref) {
-    ks.set_string(ref, text);
+  if (s) {
+    ks.set_string(s.ref(), text);
   } else {
     ks.insert_string(key, text);
   }
@@ -541,14 +517,11 @@ WriteHandler incr_write(std::int64_t incr) {
 // type says WRONGTYPE: all checks happen in apply. The result is computed in long double and
 // stored as text; replicas agree because they run the same code on the same kind of CPU.
 void incrbyfloat_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
-  Keyspace::Ref ref = ks.find_for_write(args[1], now_ms);
+  const auto s = lookup_write<std::string>(ks, args[1], now_ms, out);
+  if (s.wrong_type()) return;
   long double value = 0;
   long double incr = 0;
-  if (ref && !ref->is_string()) {
-    out.error(kErrWrongType);
-    return;
-  }
-  if ((ref && !parse_long_double(ref->str(), value)) || !parse_long_double(args[2], incr)) {
+  if ((s && !parse_long_double(*s, value)) || !parse_long_double(args[2], incr)) {
     out.error(kErrNotFloat);
     return;
   }
@@ -558,8 +531,8 @@ void incrbyfloat_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Write
     return;
   }
   const std::string text = format_long_double(value);
-  if (ref) {
-    ks.set_string(ref, text);
+  if (s) {
+    ks.set_string(s.ref(), text);
   } else {
     ks.insert_string(args[1], text);
   }

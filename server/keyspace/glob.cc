@@ -1,7 +1,9 @@
 #include "server/keyspace/glob.h"
 
-#include <cctype>
 #include <cstddef>
+#include <utility>
+
+#include "server/text.h"
 
 namespace raftd {
 
@@ -16,9 +18,10 @@ struct Cursor {
   char at(std::size_t k = 0) const { return i + k < s.size() ? s[i + k] : '\0'; }
 };
 
+// A byte as stringmatchlen compares it; nocase folds as its tolower() in the C locale: ASCII
+// letters only, never a byte >= 0x80.
 int fold(char c, bool nocase) {
-  const int v = static_cast<unsigned char>(c);
-  return nocase ? std::tolower(v) : v;
+  return static_cast<unsigned char>(nocase ? ascii_lower(c) : c);
 }
 
 // Returns true on match. `give_up` is set once the rest of the pattern after a '*' failed to
@@ -58,15 +61,14 @@ bool match(Cursor p, Cursor s, bool nocase, bool& give_up, int nesting) {
             --p.i;  // unterminated set: the outer step consumes its last byte
             break;
           } else if (p.left() >= 3 && p.at(1) == '-') {
-            int lo = static_cast<unsigned char>(p.at());
-            int hi = static_cast<unsigned char>(p.at(2));
-            int c = static_cast<unsigned char>(s.at());
+            // Ends are ordered before folding, as Redis does: [Z-a] with nocase is then
+            // ['z', 'a'], which holds nothing.
+            int lo = fold(p.at(), false);
+            int hi = fold(p.at(2), false);
             if (lo > hi) std::swap(lo, hi);
-            if (nocase) {
-              lo = std::tolower(lo);
-              hi = std::tolower(hi);
-              c = std::tolower(c);
-            }
+            lo = fold(static_cast<char>(lo), nocase);
+            hi = fold(static_cast<char>(hi), nocase);
+            const int c = fold(s.at(), nocase);
             p.i += 2;
             if (c >= lo && c <= hi) matched = true;
           } else if (fold(p.at(), nocase) == fold(s.at(), nocase)) {

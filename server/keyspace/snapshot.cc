@@ -200,16 +200,15 @@ void write_snapshot_body(const Keyspace& ks, const std::function<void(std::strin
 SnapshotBodyLoader::SnapshotBodyLoader(Keyspace& into, std::optional<std::uint64_t> body_size)
     : ks_(into), body_size_(body_size) {}
 
-std::optional<std::string> SnapshotBodyLoader::fail(std::string what) {
-  error_ = fmt::format("keyspace snapshot body: {}", what);
-  return error_;
+void SnapshotBodyLoader::fail(std::string what) {
+  status_ = Status::error(fmt::format("keyspace snapshot body: {}", what));
 }
 
-std::optional<std::string> SnapshotBodyLoader::feed(std::string_view chunk) {
-  while (!error_ && !chunk.empty()) {
+Status SnapshotBodyLoader::feed(std::string_view chunk) {
+  while (status_.is_ok() && !chunk.empty()) {
     if (pending_.empty()) {
       const std::size_t used = consume(chunk);
-      if (error_) break;
+      if (!status_.is_ok()) break;
       // What is left is the start of an item that continues in a later chunk.
       pending_.assign(chunk.substr(used));
       break;
@@ -223,35 +222,38 @@ std::optional<std::string> SnapshotBodyLoader::feed(std::string_view chunk) {
     chunk.remove_prefix(take);
     if (pending_.size() < need_) continue;
     const std::size_t used = consume(pending_);
-    if (error_) break;
+    if (!status_.is_ok()) break;
     pending_.erase(0, used);
   }
-  return error_;
+  return status_;
 }
 
-std::optional<std::string> SnapshotBodyLoader::finish() {
-  if (error_) return error_;
+Status SnapshotBodyLoader::finish() {
+  if (!status_.is_ok()) return status_;
   const std::uint64_t end = consumed_ + pending_.size();
   switch (stage_) {
     case Stage::kHeader:
-      return fail(fmt::format("the body is {} bytes, shorter than its {}-byte header", end,
-                              kSnapshotBodyHeaderSize));
+      fail(fmt::format("the body is {} bytes, shorter than its {}-byte header", end,
+                       kSnapshotBodyHeaderSize));
+      break;
     case Stage::kKey:
-      return fail(fmt::format("the body ends after {} bytes, within key {} of {}", end,
-                              keys_done_ + 1, key_count_));
+      fail(fmt::format("the body ends after {} bytes, within key {} of {}", end, keys_done_ + 1,
+                       key_count_));
+      break;
     case Stage::kField:
-      return fail(
+      fail(
           fmt::format("the body ends after {} bytes, within field {} of {} of hash '{}' "
                       "(key {} of {})",
                       end, fields_total_ - fields_left_ + 1, fields_total_, printable(hash_.key()),
                       keys_done_, key_count_));
+      break;
     case Stage::kEnd:
+      if (body_size_ && end != *body_size_) {
+        fail(fmt::format("the body was announced as {} bytes but {} arrived", *body_size_, end));
+      }
       break;
   }
-  if (body_size_ && end != *body_size_) {
-    return fail(fmt::format("the body was announced as {} bytes but {} arrived", *body_size_, end));
-  }
-  return std::nullopt;
+  return status_;
 }
 
 std::size_t SnapshotBodyLoader::consume(std::string_view data) {

@@ -34,6 +34,7 @@
 #include <string_view>
 
 #include "server/keyspace/keyspace.h"
+#include "server/status.h"
 
 namespace raftd {
 
@@ -55,8 +56,8 @@ void write_snapshot_body(const Keyspace& ks, const std::function<void(std::strin
 
 /// Rebuilds a keyspace from a body fed in chunks of any size (1 byte, or the whole body). Build
 /// into a fresh Keyspace and discard it if anything reports an error: on error the keyspace holds
-/// a partial state. Malformed input of any kind is an error text naming what is wrong and the byte
-/// offset in the body; never an abort. The caller's own end-to-end check (the snapshot file's
+/// a partial state. Malformed input of any kind is an error Status naming what is wrong and the
+/// byte offset in the body; never an abort. The caller's own end-to-end check (the snapshot file's
 /// body CRC) must pass as well before the result is adopted.
 class SnapshotBodyLoader {
  public:
@@ -66,11 +67,11 @@ class SnapshotBodyLoader {
   SnapshotBodyLoader(const SnapshotBodyLoader&) = delete;
   SnapshotBodyLoader& operator=(const SnapshotBodyLoader&) = delete;
 
-  /// Consumes the next chunk. nullopt while all is well; the error text otherwise (and from
-  /// then on every call returns it again).
-  std::optional<std::string> feed(std::string_view chunk);
-  /// The body ended: nullopt if it was complete (header, every record, nothing missing).
-  std::optional<std::string> finish();
+  /// Consumes the next chunk. Ok while all is well; the error otherwise (and from then on every
+  /// call returns it again).
+  Status feed(std::string_view chunk);
+  /// The body ended: ok if it was complete (header, every record, nothing missing).
+  Status finish();
 
   /// Keys inserted so far; the header's key count once the header was read (else 0).
   std::uint64_t keys_loaded() const { return keys_done_; }
@@ -88,7 +89,8 @@ class SnapshotBodyLoader {
   Step parse_header(std::string_view data, std::size_t& pos);
   Step parse_key(std::string_view data, std::size_t& pos);
   Step parse_field(std::string_view data, std::size_t& pos);
-  std::optional<std::string> fail(std::string what);
+  /// Records the error in status_ (the caller stops at once: there is only ever one).
+  void fail(std::string what);
 
   Keyspace& ks_;
   std::optional<std::uint64_t> body_size_;
@@ -105,7 +107,7 @@ class SnapshotBodyLoader {
   std::string pending_;
   std::size_t need_ = 0;
   std::uint64_t consumed_ = 0;  // body offset of the start of pending_ (or of the next chunk)
-  std::optional<std::string> error_;
+  Status status_;               // ok until the first error, then that error for good
 };
 
 }  // namespace raftd

@@ -54,42 +54,42 @@ std::string make_reap_entry(std::int64_t now_ms, std::span<const std::string> ke
 
 StateMachine::StateMachine(const CommandTable& table) : table_(table) {}
 
-std::optional<std::string> StateMachine::decode(std::string_view entry_data,
-                                                const CommandSpec*& spec) {
+Status StateMachine::decode(std::string_view entry_data, const CommandSpec*& spec) {
   const DecodeStatus status = decode_entry(entry_data, decoded_);
   if (status != DecodeStatus::kOk) {
-    return fmt::format("{} ({} bytes)", to_string(status), entry_data.size());
+    return Status::error(fmt::format("{} ({} bytes)", to_string(status), entry_data.size()));
   }
   const Args args(decoded_.args);
   spec = table_.find(args[0]);
   if (spec == nullptr) {
-    return fmt::format("unknown command '{}' (a plugin loaded on the leader but not on this node?)",
-                       printable(args[0]));
+    return Status::error(
+        fmt::format("unknown command '{}' (a plugin loaded on the leader but not on this node?)",
+                    printable(args[0])));
   }
   if ((spec->flags & kCmdWrite) == 0 || !spec->write) {
-    return fmt::format("'{}' is not a write command here", spec->name);
+    return Status::error(fmt::format("'{}' is not a write command here", spec->name));
   }
   if (!CommandTable::check_arity(*spec, args.size())) {
-    return fmt::format("'{}' with {} arguments does not fit its arity {} here", spec->name,
-                       args.size(), spec->arity);
+    return Status::error(fmt::format("'{}' with {} arguments does not fit its arity {} here",
+                                     spec->name, args.size(), spec->arity));
   }
-  return std::nullopt;
+  return Status::ok();
 }
 
-std::optional<std::string> StateMachine::check(std::string_view entry_data) {
-  if (entry_data.empty()) return std::nullopt;
+Status StateMachine::check(std::string_view entry_data) {
+  if (entry_data.empty()) return Status::ok();
   const CommandSpec* spec = nullptr;
   return decode(entry_data, spec);
 }
 
-std::optional<std::string> StateMachine::apply(std::string_view entry_data, std::string& reply) {
+Status StateMachine::apply(std::string_view entry_data, std::string& reply) {
   reply.clear();
-  if (entry_data.empty()) return std::nullopt;
+  if (entry_data.empty()) return Status::ok();
   const CommandSpec* spec = nullptr;
-  if (auto problem = decode(entry_data, spec)) return problem;
+  if (Status st = decode(entry_data, spec); !st) return st;
   resp::Writer out(reply);
   spec->write(keyspace_, Args(decoded_.args), decoded_.timestamp_ms, out);
-  return std::nullopt;
+  return Status::ok();
 }
 
 void StateMachine::read(const CommandSpec& spec, Args args, std::int64_t now_ms,

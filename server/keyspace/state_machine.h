@@ -7,7 +7,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -16,6 +15,7 @@
 #include "server/commands/command_table.h"
 #include "server/keyspace/entry.h"
 #include "server/keyspace/keyspace.h"
+#include "server/status.h"
 
 namespace raftd {
 
@@ -35,11 +35,11 @@ class StateMachine {
   /// `table` must outlive the state machine (it holds built-ins and plugin commands).
   explicit StateMachine(const CommandTable& table);
 
-  /// Why `entry_data` cannot be applied on this node, or nullopt: bytes that do not decode, a
+  /// Ok if this node can apply `entry_data`; otherwise the reason: bytes that do not decode, a
   /// command this node does not know (e.g. a plugin missing here), a non-write command, or an
   /// arity mismatch (a plugin built differently here). A follower checks every entry before it
   /// acknowledges it, so it never holds one it could not apply.
-  std::optional<std::string> check(std::string_view entry_data);
+  Status check(std::string_view entry_data);
 
   /// Applies one committed entry and replaces the content of `reply` with the RESP reply
   /// (meaningful on the proposing node only). An empty entry (the leader's no-op at the start of
@@ -47,7 +47,7 @@ class StateMachine {
   ///
   /// An entry that check() refuses changes nothing and returns the reason: the other nodes
   /// applied it, so skipping it would make this replica differ from them, and the host stops.
-  [[nodiscard]] std::optional<std::string> apply(std::string_view entry_data, std::string& reply);
+  Status apply(std::string_view entry_data, std::string& reply);
 
   /// Runs a read command (a kCmdReadonly row) against applied state, hiding keys expired at
   /// `now_ms` (this node's clock).
@@ -61,7 +61,7 @@ class StateMachine {
   const CommandTable& table_;
   Keyspace keyspace_;
   /// Decodes `entry_data` into decoded_ and finds its row; the reason when it cannot apply.
-  std::optional<std::string> decode(std::string_view entry_data, const CommandSpec*& spec);
+  Status decode(std::string_view entry_data, const CommandSpec*& spec);
 
   DecodedEntry decoded_;  // reused: no allocation per apply once warm
 };

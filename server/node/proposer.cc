@@ -17,10 +17,10 @@ void LocalProposer::propose(std::string entry, Completion done) {
   // With one voter an entry is committed as soon as it is appended (Raft thesis 3.6: a
   // majority of one), so it is applied at once, in order.
   ++last_index_;
-  if (auto problem = state_machine_.apply(entry, reply_)) {
+  if (Status st = state_machine_.apply(entry, reply_); !st) {
     // This node made the entry itself: one it cannot apply is a bug.
     std::fprintf(stderr, "raftd: cannot apply entry %llu: %s\n",
-                 static_cast<unsigned long long>(last_index_), problem->c_str());
+                 static_cast<unsigned long long>(last_index_), st.message().c_str());
     std::abort();
   }
   done(reply_);

@@ -511,8 +511,8 @@ void RaftHost::apply_entry(const raft::Entry& e) {
   if (e.type == raft::EntryType::kConfChange) {
     apply_conf_change(e);
     reply_.clear();
-  } else if (auto problem = state_machine_.apply(e.data, reply_)) {
-    stop_at_unappliable(e.index, *problem);
+  } else if (Status st = state_machine_.apply(e.data, reply_); !st) {
+    stop_at_unappliable(e.index, st.message());
   }
   // Proposals at or below this index are decided now.
   requests_.write_applied(e.index, e.term, reply_);
@@ -556,7 +556,7 @@ void RaftHost::on_message(const raft::Message& m) {
         if (!raft::decode_conf_change(e.data))
           problem = "a configuration change that does not decode";
       } else {
-        problem = state_machine_.check(e.data);
+        if (Status st = state_machine_.check(e.data); !st) problem = st.message();
       }
       if (!problem) continue;
       ++refused_appends_;

@@ -80,18 +80,20 @@ std::optional<std::string> load_snapshot_body(storage::SnapshotBodyReader& reade
     storage::Result<bool> more = reader.next(chunk);
     if (!more) return more.message();
     if (!*more) break;
-    if (auto err = loader.feed(chunk)) {
+    if (Status fed = loader.feed(chunk); !fed) {
       // Damage is the likelier cause than a writer bug: if the checksum fails too, say that.
       for (;;) {
         storage::Result<bool> rest = reader.next(chunk);
         if (!rest)
-          return fmt::format("{} (the body also fails to decode: {})", rest.message(), *err);
+          return fmt::format("{} (the body also fails to decode: {})", rest.message(),
+                             fed.message());
         if (!*rest) break;
       }
-      return err;
+      return fed.message();
     }
   }
-  return loader.finish();
+  if (Status done = loader.finish(); !done) return done.message();
+  return std::nullopt;
 }
 
 std::optional<std::string> load_snapshot(const storage::SnapshotFile& file, Keyspace& into) {

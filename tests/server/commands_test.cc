@@ -227,7 +227,7 @@ TEST_CASE("random arguments to every command never break the keyspace or the rep
   register_kv_commands(t);
   StateMachine replica(t);
   std::string reply;
-  for (const auto& e : h.entries) REQUIRE(!replica.apply(e, reply));
+  for (const auto& e : h.entries) REQUIRE(replica.apply(e, reply));
   CHECK(dump(replica.keyspace()) == dump(h.keyspace()));
   CHECK(replica.keyspace().stats().used_bytes == h.keyspace().stats().used_bytes);
   CHECK(replica.keyspace().stats().expires == h.keyspace().stats().expires);

@@ -224,7 +224,7 @@ TEST_CASE("golden scripts give Redis 7.0's exact replies, and replay identically
     register_kv_commands(table);
     StateMachine replica(table);
     std::string reply;
-    for (const auto& e : h.entries) REQUIRE(!replica.apply(e, reply));
+    for (const auto& e : h.entries) REQUIRE(replica.apply(e, reply));
     CHECK(dump(replica.keyspace()) == dump(h.keyspace()));
     CHECK(replica.keyspace().size() == h.keyspace().size());
     CHECK(replica.keyspace().stats().expires == h.keyspace().stats().expires);

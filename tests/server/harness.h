@@ -48,8 +48,9 @@ class Harness {
       std::string entry;
       if (!prepare_write(*spec, args, now, entry, out)) return reply;
       entries.push_back(entry);
-      const auto problem = sm_.apply(entry, reply);
-      REQUIRE(!problem);
+      const Status applied = sm_.apply(entry, reply);
+      INFO(applied.message());
+      REQUIRE(applied);
       return reply;
     }
     sm_.read(*spec, args, now, out);

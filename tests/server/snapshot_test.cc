@@ -32,19 +32,18 @@ std::string body_of(const Keyspace& ks, std::vector<std::size_t>* pieces = nullp
 
 // Feeds `body` in the chunk sizes `sizes` yields (cycled), then finishes.
 template <class Sizes>
-std::optional<std::string> load_chunked(std::string_view body, Keyspace& into, Sizes sizes,
-                                        std::optional<std::uint64_t> body_size = {}) {
+Status load_chunked(std::string_view body, Keyspace& into, Sizes sizes,
+                    std::optional<std::uint64_t> body_size = {}) {
   SnapshotBodyLoader loader(into, body_size);
   while (!body.empty()) {
     const std::size_t n = std::min<std::size_t>(std::max<std::size_t>(sizes(), 1), body.size());
-    if (auto err = loader.feed(body.substr(0, n))) return err;
+    if (Status fed = loader.feed(body.substr(0, n)); !fed) return fed;
     body.remove_prefix(n);
   }
   return loader.finish();
 }
 
-std::optional<std::string> load(std::string_view body, Keyspace& into,
-                                std::optional<std::uint64_t> body_size = {}) {
+Status load(std::string_view body, Keyspace& into, std::optional<std::uint64_t> body_size = {}) {
   return load_chunked(
       body, into, [&] { return body.size(); }, body_size);
 }
@@ -102,7 +101,7 @@ TEST_CASE("a snapshot body round-trips every kind of key exactly", "[snapshot]")
   const std::string body = body_of(src.keyspace());
 
   Harness dst;
-  REQUIRE_FALSE(load(body, dst.keyspace(), body.size()));
+  REQUIRE(load(body, dst.keyspace(), body.size()));
   CHECK(state(dst.keyspace()) == state(src.keyspace()));
   CHECK(dst.keyspace().stats().expired_keys == 1);
   // Writing the loaded keyspace again gives the same bytes.
@@ -143,7 +142,7 @@ TEST_CASE("expiry survives a snapshot: same expire_at, expired keys present but 
   src.set_expire(h, kT0 - 5);
 
   Keyspace dst;
-  REQUIRE_FALSE(load(body_of(src), dst));
+  REQUIRE(load(body_of(src), dst));
   REQUIRE(dst.size() == 5);  // expired ones are state until a replicated delete removes them
   CHECK(dst.stats().expires == 4);
   CHECK(dst.peek("live", kT0)->expire_at() == kT0 + 60'000);
@@ -166,8 +165,8 @@ TEST_CASE("an empty keyspace has a header-only body", "[snapshot]") {
   CHECK(body.substr(0, 8) == kSnapshotBodyMagic);
   Keyspace dst;
   SnapshotBodyLoader loader(dst, body.size());
-  REQUIRE_FALSE(loader.feed(body));
-  REQUIRE_FALSE(loader.finish());
+  REQUIRE(loader.feed(body));
+  REQUIRE(loader.finish());
   CHECK(loader.key_count() == 0);
   CHECK(dst.size() == 0);
 }
@@ -203,7 +202,7 @@ TEST_CASE("100k keys round-trip; the body streams in bounded pieces", "[snapshot
   for (std::size_t p : pieces) CHECK(p <= kSnapshotPieceSize + 64);
 
   Keyspace dst;
-  REQUIRE_FALSE(load(body, dst, body.size()));
+  REQUIRE(load(body, dst, body.size()));
   CHECK(dst.size() == 100'000);
   CHECK(state(dst) == state(src));
 }
@@ -220,7 +219,7 @@ TEST_CASE("a body split at awkward boundaries loads the same", "[snapshot]") {
                              std::size_t{65537}, std::size_t{299'999}}) {
       Keyspace dst;
       INFO("chunk size " << size);
-      REQUIRE_FALSE(load_chunked(body, dst, [&] { return size; }));
+      REQUIRE(load_chunked(body, dst, [&] { return size; }));
       CHECK(state(dst) == want);
     }
   }
@@ -228,9 +227,9 @@ TEST_CASE("a body split at awkward boundaries loads the same", "[snapshot]") {
     for (std::size_t at = 1; at < std::min<std::size_t>(body.size(), 2000); ++at) {
       Keyspace dst;
       SnapshotBodyLoader loader(dst, body.size());
-      REQUIRE_FALSE(loader.feed(std::string_view(body).substr(0, at)));
-      REQUIRE_FALSE(loader.feed(std::string_view(body).substr(at)));
-      REQUIRE_FALSE(loader.finish());
+      REQUIRE(loader.feed(std::string_view(body).substr(0, at)));
+      REQUIRE(loader.feed(std::string_view(body).substr(at)));
+      REQUIRE(loader.finish());
       REQUIRE(state(dst) == want);
     }
   }
@@ -242,10 +241,10 @@ TEST_CASE("a body split at awkward boundaries loads the same", "[snapshot]") {
       std::string_view rest = body;
       while (!rest.empty()) {
         const std::size_t n = std::min<std::size_t>(rng() % 40 == 0 ? 0 : rng() % 700, rest.size());
-        REQUIRE_FALSE(loader.feed(rest.substr(0, n)));
+        REQUIRE(loader.feed(rest.substr(0, n)));
         rest.remove_prefix(n);
       }
-      REQUIRE_FALSE(loader.finish());
+      REQUIRE(loader.finish());
       REQUIRE(state(dst) == want);
     }
   }
@@ -258,13 +257,14 @@ TEST_CASE("a truncated body is an error at every cut, never a crash", "[snapshot
   for (std::size_t cut = 0; cut < body.size(); ++cut) {
     INFO("cut at " << cut);
     Keyspace dst;
-    auto err = load(std::string_view(body).substr(0, cut), dst);
-    REQUIRE(err);
-    CHECK_THAT(*err, Catch::StartsWith("keyspace snapshot body: ") &&
-                         (Catch::Contains("ends after") || Catch::Contains("shorter than")));
+    const Status err = load(std::string_view(body).substr(0, cut), dst);
+    REQUIRE_FALSE(err);
+    CHECK_THAT(err.message(),
+               Catch::StartsWith("keyspace snapshot body: ") &&
+                   (Catch::Contains("ends after") || Catch::Contains("shorter than")));
     // Knowing the real size does not change the verdict.
     Keyspace dst2;
-    REQUIRE(load(std::string_view(body).substr(0, cut), dst2, body.size()));
+    REQUIRE_FALSE(load(std::string_view(body).substr(0, cut), dst2, body.size()));
   }
 }
 
@@ -279,11 +279,11 @@ TEST_CASE("flipped bytes are errors or a different valid state, never a crash", 
       std::string bad = body;
       bad[i] = static_cast<char>(bad[i] ^ mask);
       Keyspace dst;
-      auto err = load(bad, dst, bad.size());
+      const Status err = load(bad, dst, bad.size());
       ++positions;
-      if (err) {
+      if (!err) {
         ++errors;
-        CHECK_THAT(*err, Catch::StartsWith("keyspace snapshot body: "));
+        CHECK_THAT(err.message(), Catch::StartsWith("keyspace snapshot body: "));
       }
     }
   }
@@ -295,7 +295,7 @@ TEST_CASE("flipped bytes are errors or a different valid state, never a crash", 
     bad[i] = static_cast<char>(bad[i] ^ 0x10);
     Keyspace dst;
     INFO("header byte " << i);
-    CHECK(load(bad, dst, bad.size()));
+    CHECK_FALSE(load(bad, dst, bad.size()));
   }
 }
 
@@ -338,9 +338,10 @@ struct BodyBuilder {
 
 std::string error_of(const std::string& body, bool with_size = true) {
   Keyspace dst;
-  auto err = load(body, dst, with_size ? std::optional<std::uint64_t>(body.size()) : std::nullopt);
-  REQUIRE(err);
-  return *err;
+  const Status err =
+      load(body, dst, with_size ? std::optional<std::uint64_t>(body.size()) : std::nullopt);
+  REQUIRE_FALSE(err);
+  return err.message();
 }
 
 }  // namespace
@@ -349,7 +350,7 @@ TEST_CASE("malformed bodies are named errors", "[snapshot]") {
   // The builder itself makes valid bodies.
   {
     Keyspace ks;
-    REQUIRE_FALSE(load(BodyBuilder(2).str("a", "1").str("b", "2", 7).b, ks));
+    REQUIRE(load(BodyBuilder(2).str("a", "1").str("b", "2", 7).b, ks));
     CHECK(ks.peek("b", 0)->expire_at() == 6);
   }
   CHECK_THAT(error_of("RAFTDKV"), Catch::Contains("shorter than its 28-byte header"));
@@ -358,7 +359,7 @@ TEST_CASE("malformed bodies are named errors", "[snapshot]") {
   {
     Keyspace ks;
     SnapshotBodyLoader loader(ks);
-    CHECK(loader.feed("RAFTX"));
+    CHECK_FALSE(loader.feed("RAFTX"));
   }
   CHECK_THAT(error_of(BodyBuilder(0, 2).b), Catch::Contains("format version 2"));
   CHECK_THAT(error_of(BodyBuilder(0, 0).b), Catch::Contains("format version 0"));
@@ -421,18 +422,22 @@ TEST_CASE("malformed bodies are named errors", "[snapshot]") {
   {
     Keyspace ks;
     const std::string b = BodyBuilder(1).str("a", "1").b;
-    auto err = load(b, ks, b.size() + 5);
-    REQUIRE(err);
-    CHECK_THAT(*err, Catch::Contains("announced as"));
+    const Status err = load(b, ks, b.size() + 5);
+    REQUIRE_FALSE(err);
+    CHECK_THAT(err.message(), Catch::Contains("announced as"));
   }
   // After an error, the loader keeps answering with it.
   {
     Keyspace ks;
     SnapshotBodyLoader loader(ks);
-    auto first = loader.feed(BodyBuilder(0, 3).b);
-    REQUIRE(first);
-    CHECK(loader.feed("more") == first);
-    CHECK(loader.finish() == first);
+    const Status first = loader.feed(BodyBuilder(0, 3).b);
+    REQUIRE_FALSE(first);
+    const Status again = loader.feed("more");
+    CHECK_FALSE(again);
+    CHECK(again.message() == first.message());
+    const Status finished = loader.finish();
+    CHECK_FALSE(finished);
+    CHECK(finished.message() == first.message());
   }
 }
 
@@ -446,7 +451,7 @@ TEST_CASE("loading 1M keys of 100-byte values", "[snapshot][.bench]") {
   write_snapshot_body(src, [&](std::string_view p) { body.append(p); });
   const auto t1 = std::chrono::steady_clock::now();
   Keyspace dst;
-  REQUIRE_FALSE(load_chunked(
+  REQUIRE(load_chunked(
       body, dst, [] { return std::size_t{1} << 20; }, body.size()));
   const auto t2 = std::chrono::steady_clock::now();
   REQUIRE(dst.size() == 1'000'000);
