@@ -1,3 +1,5 @@
+// The option table (config.h): one row per option, and the parsers of flags, files and
+// CONFIG built from it.
 #include "server/config.h"
 
 #include <fcntl.h>

@@ -1,3 +1,4 @@
+// State shared by every part of the daemon (server_state.h): config, counters, clients.
 #include "server/server_state.h"
 
 #include <random>

@@ -1,3 +1,4 @@
+// The admission gate (admission.h): command lookup with its cache, arity, entry size.
 #include "server/client/admission.h"
 
 #include <fmt/core.h>

@@ -1,3 +1,5 @@
+// The dispatcher (dispatcher.h): runs an admitted command as the row says - connection and
+// read handlers at once or after a read round, writes through the proposer.
 #include "server/client/dispatcher.h"
 
 #include <fmt/core.h>

@@ -1,3 +1,4 @@
+// The event loop (event_loop.h): bounded batches of ready handlers, then before-sleep work.
 #include "server/client/event_loop.h"
 
 namespace raftd {

@@ -1,3 +1,4 @@
+// One client connection (session.h): reading and parsing, ordered replies, flow control.
 #include "server/client/session.h"
 
 #include <boost/asio/post.hpp>

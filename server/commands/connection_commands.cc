@@ -1,3 +1,4 @@
+// Registers every connection/server command family (families.h) in one call.
 #include "server/commands/connection_commands.h"
 
 #include "server/commands/families.h"

@@ -1,3 +1,4 @@
+// The leader's log writer thread (disk_writer.h).
 #include "server/node/disk_writer.h"
 
 #include <boost/asio/post.hpp>

@@ -1,3 +1,4 @@
+// The node host's address book (member_directory.h).
 #include "server/node/member_directory.h"
 
 #include <fmt/format.h>

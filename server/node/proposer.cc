@@ -1,3 +1,4 @@
+// The single-node proposer and the default read path (proposer.h).
 #include "server/node/proposer.h"
 
 #include <cstdio>

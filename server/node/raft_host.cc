@@ -1,3 +1,4 @@
+// The node host's Ready loop and client entry points (raft_host.h).
 #include "server/node/raft_host.h"
 
 #include <fmt/format.h>
@@ -544,6 +545,14 @@ void RaftHost::update_log_context() {
 
 // ---- Peers -----------------------------------------------------------------------------------
 
+Status RaftHost::check_entry(const raft::Entry& e) const {
+  if (e.type != raft::EntryType::kConfChange) return state_machine_.check(e.data);
+  if (!raft::decode_conf_change(e.data)) {
+    return Status::error("a configuration change that does not decode");
+  }
+  return Status::ok();
+}
+
 void RaftHost::on_message(const raft::Message& m) {
   if (!node_) return;
   if (m.type == raft::MessageType::kAppend) {
@@ -551,21 +560,15 @@ void RaftHost::on_message(const raft::Message& m) {
     // before it is durable or acknowledged, never found at apply time (where the only choice
     // left is to stop).
     for (const raft::Entry& e : m.entries) {
-      std::optional<std::string> problem;
-      if (e.type == raft::EntryType::kConfChange) {
-        if (!raft::decode_conf_change(e.data))
-          problem = "a configuration change that does not decode";
-      } else {
-        if (Status st = state_machine_.check(e.data); !st) problem = st.message();
-      }
-      if (!problem) continue;
+      const Status problem = check_entry(e);
+      if (problem) continue;
       ++refused_appends_;
       // Said loudly once, then at every power of two: the leader resends the same entries.
       const bool loud = (refused_appends_ & (refused_appends_ - 1)) == 0;
       log::log(loud ? log::Level::kError : log::Level::kDebug,
                "refusing entries from node {} (term {}): entry {} cannot be applied here: {} "
                "(refusal #{}; this node stays behind until it runs what the leader runs)",
-               m.from, m.term, e.index, *problem, refused_appends_);
+               m.from, m.term, e.index, problem.message(), refused_appends_);
       return;
     }
   }

@@ -159,6 +159,8 @@ class RaftHost final : public Proposer, public NodeAdmin {
   /// A lone voter whose loop calls before_sleep(): it defers its Ready there and syncs on the
   /// loop.
   bool syncs_before_sleep() const;
+  /// Whether this node could apply `e` (a command it knows, a membership change that decodes).
+  Status check_entry(const raft::Entry& e) const;
   /// A Raft message from a peer: Appends whose entries this node cannot apply are refused.
   void on_message(const raft::Message& m);
   /// A write a follower forwarded: it passes the clients' gate, then is prepared and proposed.

@@ -1,3 +1,4 @@
+// The node host's request tracker (requests.h).
 #include "server/node/requests.h"
 
 #include <iterator>

@@ -1,3 +1,5 @@
+// The node host's snapshots: taken, streamed, received, installed, loaded
+// (snapshot_coordinator.h).
 #include "server/node/snapshot_coordinator.h"
 
 #include <fmt/format.h>
