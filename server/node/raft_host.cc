@@ -164,7 +164,7 @@ std::int64_t RaftHost::steady_ms() {
 std::optional<std::string> RaftHost::start() {
   if (auto err = membership_->prepare()) return err;
   transport_->set_identity(membership_->identity(), membership_->secret());
-  if (auto err = transport_->start()) return fmt::format("peer port: {}", *err);
+  if (Status st = transport_->start(); !st) return fmt::format("peer port: {}", st.message());
   if (membership_->formed()) return start_node();
   // Not formed yet: dial every member of the list; Membership forms the cluster or adopts it.
   for (const auto& [id, addr] : config_.members) members_.set(id, addr);

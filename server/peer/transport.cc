@@ -140,16 +140,17 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
         acceptor_(io),
         accept_retry_(io) {}
 
-  std::optional<std::string> start() {
-    if (stopped_) return "transport stopped";
-    if (acceptor_.is_open()) return "already started";
+  Status start() {
+    if (stopped_) return Status::error("transport stopped");
+    if (acceptor_.is_open()) return Status::error("already started");
     const std::string where = fmt::format("{}:{}", opts_.listen_host, opts_.listen_port);
     error_code ec;
     tcp::resolver resolver(io_);
     auto results = resolver.resolve(opts_.listen_host, std::to_string(opts_.listen_port),
                                     tcp::resolver::passive, ec);
     if (ec || results.empty()) {
-      return fmt::format("peer listen address {}: {}", where, ec ? ec.message() : "no address");
+      return Status::error(
+          fmt::format("peer listen address {}: {}", where, ec ? ec.message() : "no address"));
     }
     const tcp::endpoint endpoint = results.begin()->endpoint();
     if (acceptor_.open(endpoint.protocol(), ec) ||
@@ -158,11 +159,11 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
         acceptor_.listen(asio::socket_base::max_listen_connections, ec)) {
       error_code ignored;
       acceptor_.close(ignored);
-      return fmt::format("peer listen on {}: {}", where, ec.message());
+      return Status::error(fmt::format("peer listen on {}: {}", where, ec.message()));
     }
     log(LogLevel::kInfo, fmt::format("listening for peers on {}", where));
     accept_next();
-    return std::nullopt;
+    return Status::ok();
   }
 
   std::uint16_t listen_port() const {
@@ -968,7 +969,7 @@ Transport::~Transport() {
   impl_->stop();
 }
 
-std::optional<std::string> Transport::start() {
+Status Transport::start() {
   return impl_->start();
 }
 std::uint16_t Transport::listen_port() const {

@@ -48,6 +48,7 @@
 #include "raft/types.h"
 #include "server/peer/codec.h"
 #include "server/peer/handshake.h"
+#include "server/status.h"
 
 namespace raftd::peer {
 
@@ -162,9 +163,9 @@ class Transport {
   Transport(const Transport&) = delete;
   Transport& operator=(const Transport&) = delete;
 
-  /// Binds and listens on options.listen_host:listen_port. Returns an error message on failure
-  /// (e.g. the port is taken), nullopt on success.
-  [[nodiscard]] std::optional<std::string> start();
+  /// Binds and listens on options.listen_host:listen_port. An error when that fails (e.g. the
+  /// port is taken).
+  Status start();
   /// The bound peer port (after start()).
   std::uint16_t listen_port() const;
 

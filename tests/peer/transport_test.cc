@@ -114,9 +114,9 @@ class TestNode {
     };
     cb.on_refused = [this](raft::NodeId n, const Refusal& r) { refusals.emplace_back(n, r); };
     transport = std::make_unique<Transport>(io_, std::move(o), std::move(cb));
-    auto err = transport->start();
-    INFO("start: " << err.value_or(""));
-    REQUIRE_FALSE(err.has_value());
+    raftd::Status st = transport->start();
+    INFO("start: " << st.message());
+    REQUIRE(st.is_ok());
   }
 
   static std::string fmt_addr(int port) { return std::string(kHost) + ":" + std::to_string(port); }
