@@ -59,12 +59,13 @@ Membership::Membership(storage::DataDir& dir, Options options)
   dir_id_ = dir_.identity().dir_id;
 }
 
-std::optional<std::string> Membership::prepare() {
+Status Membership::prepare() {
   if (dir_.formed()) {
     cluster_id_ = parse_cluster_id(dir_.identity().cluster_id);
     if (cluster_id_ == 0) {
-      return fmt::format("data directory {}: cluster id \"{}\" is not one this raftd made",
-                         dir_.path(), dir_.identity().cluster_id);
+      return Status::error(
+          fmt::format("data directory {}: cluster id \"{}\" is not one this raftd made",
+                      dir_.path(), dir_.identity().cluster_id));
     }
     secret_ = !opts_.configured_secret.empty() ? opts_.configured_secret : dir_.secret();
     if (!opts_.configured_secret.empty() && !dir_.secret().empty() &&
@@ -79,19 +80,19 @@ std::optional<std::string> Membership::prepare() {
       // from it, so the list must still be the same), the other members' directory ids are not
       // known (0: any), and nodes had no secret: one must be given to all of them.
       if (cluster_id_ != legacy_cluster_id(opts_.ensemble)) {
-        return fmt::format(
+        return Status::error(fmt::format(
             "data directory {} was written by an older raftd for another member list than this "
             "-e (its cluster id {} does not match); start it with the list it was formed with",
-            dir_.path(), dir_.identity().cluster_id);
+            dir_.path(), dir_.identity().cluster_id));
       }
       if (secret_.empty()) {
         if (opts_.ensemble.size() > 1) {
-          return fmt::format(
+          return Status::error(fmt::format(
               "data directory {} was written by an older raftd, whose peers did not "
               "authenticate; peers now must. Give every member the same secret "
               "(--peer-secret-file FILE, e.g. made with `head -c 32 /dev/urandom | base64 > "
               "FILE`) and restart them",
-              dir_.path());
+              dir_.path()));
         }
         secret_ = peer::random_bytes(peer::kClusterSecretBytes);
       }
@@ -104,34 +105,34 @@ std::optional<std::string> Membership::prepare() {
       if (auto s = dir_.complete_legacy(peer::encode_formation(r),
                                         opts_.configured_secret.empty() ? secret_ : "");
           !s) {
-        return s.message();
+        return s;
       }
       record_bytes_ = dir_.cluster_record();
       load_record(r);
-      return std::nullopt;
+      return Status::ok();
     }
     if (dir_.cluster_record().empty()) {
-      return fmt::format(
-          "data directory {}: node {} is a member of cluster {:016x} but its "
-          "founding record {}/CLUSTER is missing",
-          dir_.path(), opts_.self, cluster_id_, dir_.path());
+      return Status::error(
+          fmt::format("data directory {}: node {} is a member of cluster {:016x} but its "
+                      "founding record {}/CLUSTER is missing",
+                      dir_.path(), opts_.self, cluster_id_, dir_.path()));
     }
     auto record = peer::decode_formation(dir_.cluster_record());
     if (!record || record->cluster_id != cluster_id_) {
-      return fmt::format(
-          "data directory {}: the founding record {}/CLUSTER does not belong to "
-          "cluster {:016x}",
-          dir_.path(), dir_.path(), cluster_id_);
+      return Status::error(
+          fmt::format("data directory {}: the founding record {}/CLUSTER does not belong to "
+                      "cluster {:016x}",
+                      dir_.path(), dir_.path(), cluster_id_));
     }
     if (secret_.empty()) {
-      return fmt::format(
+      return Status::error(fmt::format(
           "data directory {}: the cluster secret ({}/SECRET) is missing and no --peer-secret "
           "was given: this node cannot prove it is a member",
-          dir_.path(), dir_.path());
+          dir_.path(), dir_.path()));
     }
     record_bytes_ = dir_.cluster_record();
     load_record(*record);
-    return std::nullopt;
+    return Status::ok();
   }
   // Not formed: the key our copy of the secret will be sealed for, kept across restarts so that
   // a founder who sealed for it before we restarted still reaches us.
@@ -159,7 +160,7 @@ std::optional<std::string> Membership::prepare() {
         }(),
         member_name(opts_.ensemble.begin()->first));
   }
-  return std::nullopt;
+  return Status::ok();
 }
 
 peer::PeerIdentity Membership::identity() const {

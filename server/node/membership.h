@@ -40,6 +40,7 @@
 #include "raft/types.h"
 #include "server/peer/codec.h"
 #include "server/peer/transport.h"
+#include "server/status.h"
 
 namespace storage {
 class DataDir;
@@ -69,7 +70,7 @@ class Membership {
 
   /// Done at start: forms a single-node cluster, or completes a directory written by an older
   /// raftd. An error means the node cannot take part (say why and exit).
-  [[nodiscard]] std::optional<std::string> prepare();
+  Status prepare();
 
   bool formed() const { return cluster_id_ != 0; }
   std::uint64_t cluster_id() const { return cluster_id_; }

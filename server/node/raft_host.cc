@@ -162,7 +162,7 @@ std::int64_t RaftHost::steady_ms() {
 // ---- Start and stop --------------------------------------------------------------------------
 
 std::optional<std::string> RaftHost::start() {
-  if (auto err = membership_->prepare()) return err;
+  if (Status st = membership_->prepare(); !st) return st.message();
   transport_->set_identity(membership_->identity(), membership_->secret());
   if (Status st = transport_->start(); !st) return fmt::format("peer port: {}", st.message());
   if (membership_->formed()) return start_node();

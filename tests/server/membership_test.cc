@@ -68,9 +68,9 @@ struct Node {
     o.configured_secret = secret;
     membership = std::make_unique<Membership>(*dir, o);
     membership->set_on_formed([this] { ++formed_calls; });
-    auto err = membership->prepare();
-    INFO(err.value_or(""));
-    REQUIRE_FALSE(err);
+    raftd::Status st = membership->prepare();
+    INFO(st.message());
+    REQUIRE(st.is_ok());
   }
   /// The Welcome this node answers a dialer with (what the transport would send).
   Welcome welcome(const raftd::peer::PeerIdentity& dialer) {
