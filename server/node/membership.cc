@@ -311,40 +311,10 @@ Admission Membership::admit_outbound(raft::NodeId dialed, const peer::Welcome& w
   }
   if (w.has_formation) {
     const peer::FormationRecord& r = w.formation;
-    const peer::FoundingMember* ours = nullptr;
-    for (const auto& m : r.members) {
-      if (m.node_id == opts_.self) ours = &m;
-    }
-    std::string problem;
-    const raft::NodeId founder = opts_.ensemble.begin()->first;
-    if (r.cluster_id == 0) {
-      problem = "it has no cluster id";
-    } else if (is_founder()) {
-      problem = "this node is the one that forms the cluster";
-    } else if (r.founder != founder) {
-      problem = fmt::format("it names node {} as the founder, not {}", r.founder, founder);
-    } else if (dialed != founder && (founder_key_.empty() || founder_key_ != r.founder_key)) {
-      // Through another member: only with the founder key we saw on the founder's own
-      // address; the founder's own answer is trusted by its address.
-      problem = "it did not come from the founder, and its key is not the one the founder showed";
-    } else if (r.members.size() != opts_.ensemble.size() || addresses_of(r) != opts_.ensemble) {
-      problem = "it lists other members than this node's -e";
-    } else if (ours == nullptr || ours->dir_id != dir_id_ ||
-               ours->formation_key != formation_public_) {
-      problem = "it names another data directory for this node";
-    }
-    std::optional<std::string> secret;
-    if (problem.empty()) {
-      secret = peer::open_sealed_secret(formation_private_, r.founder_key, r.cluster_id, opts_.self,
-                                        ours->sealed_secret);
-      if (!secret) problem = "this node's copy of the cluster secret does not open";
-    }
-    if (problem.empty() && !opts_.configured_secret.empty() && *secret != opts_.configured_secret) {
-      problem = "its secret is not this node's --peer-secret";
-    }
-    if (!problem.empty()) {
+    Result<std::string> secret = open_founding_record(dialed, r);
+    if (!secret) {
       log_rarely(refusal_logs_, fmt::format("ignoring the founding record from {}: {}",
-                                            member_name(dialed), problem));
+                                            member_name(dialed), secret.message()));
       return Admission::refuse(RefusalReason::kProtocol, "bad founding record");
     }
     log::info("adopting the founding record of cluster {:016x} from {} (formed by {})",
@@ -374,6 +344,40 @@ Admission Membership::admit_outbound(raft::NodeId dialed, const peer::Welcome& w
     maybe_form();
   }
   return Admission::refuse(RefusalReason::kNotMember, "not formed yet");
+}
+
+Result<std::string> Membership::open_founding_record(raft::NodeId dialed,
+                                                     const peer::FormationRecord& r) const {
+  const peer::FoundingMember* ours = nullptr;
+  for (const auto& m : r.members) {
+    if (m.node_id == opts_.self) ours = &m;
+  }
+  const raft::NodeId founder = opts_.ensemble.begin()->first;
+  if (r.cluster_id == 0) return Status::error("it has no cluster id");
+  if (is_founder()) return Status::error("this node is the one that forms the cluster");
+  if (r.founder != founder) {
+    return Status::error(
+        fmt::format("it names node {} as the founder, not {}", r.founder, founder));
+  }
+  if (dialed != founder && (founder_key_.empty() || founder_key_ != r.founder_key)) {
+    // Through another member: only with the founder key we saw on the founder's own address;
+    // the founder's own answer is trusted by its address.
+    return Status::error(
+        "it did not come from the founder, and its key is not the one the founder showed");
+  }
+  if (r.members.size() != opts_.ensemble.size() || addresses_of(r) != opts_.ensemble) {
+    return Status::error("it lists other members than this node's -e");
+  }
+  if (ours == nullptr || ours->dir_id != dir_id_ || ours->formation_key != formation_public_) {
+    return Status::error("it names another data directory for this node");
+  }
+  std::optional<std::string> secret = peer::open_sealed_secret(
+      formation_private_, r.founder_key, r.cluster_id, opts_.self, ours->sealed_secret);
+  if (!secret) return Status::error("this node's copy of the cluster secret does not open");
+  if (!opts_.configured_secret.empty() && *secret != opts_.configured_secret) {
+    return Status::error("its secret is not this node's --peer-secret");
+  }
+  return std::move(*secret);
 }
 
 void Membership::on_refused(raft::NodeId node, const peer::Refusal& r) {

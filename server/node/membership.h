@@ -104,6 +104,10 @@ class Membership {
 
   /// The founder's move, once every member of the list was seen as a new node.
   void maybe_form();
+  /// The cluster secret sealed for us in a founding record handed over by `dialed`, or why the
+  /// record is not one this node may adopt.
+  Result<std::string> open_founding_record(raft::NodeId dialed,
+                                           const peer::FormationRecord& r) const;
   /// Persists a founding record and secret and becomes formed.
   void become_formed(const peer::FormationRecord& record, const std::string& secret);
   void load_record(const peer::FormationRecord& record);
