@@ -41,8 +41,9 @@ Result<LoadedSnapshot> SnapshotCoordinator::load_at_start() {
   auto file = dir_.snapshots().current();
   if (!file) return LoadedSnapshot{};
   const auto started = std::chrono::steady_clock::now();
-  if (auto err = load_snapshot(*file, keyspace_)) {
-    return Status::error(fmt::format("snapshot {} cannot be loaded: {}", file->path(), *err));
+  if (Status st = load_snapshot(*file, keyspace_); !st) {
+    return Status::error(
+        fmt::format("snapshot {} cannot be loaded: {}", file->path(), st.message()));
   }
   log::info("loaded snapshot {} term {} ({} keys, {} bytes) in {} ms; replaying the log after it",
             file->meta().index, file->meta().term, keyspace_.size(), file->file_size(),
@@ -94,7 +95,7 @@ std::optional<std::string> SnapshotCoordinator::start() {
   header.meta.term = applied_.term;
   header.meta.conf = applied_.conf;
   header.context = members_.encode(applied_.conf);
-  if (auto err = snapshotter_->start(header, keyspace_)) return err;
+  if (Status st = snapshotter_->start(header, keyspace_); !st) return st.message();
   log::info("snapshot at index {} started ({} keys)", applied_.index, keyspace_.size());
   return std::nullopt;
 }
@@ -116,8 +117,9 @@ void SnapshotCoordinator::finish(const Snapshotter::Outcome& o) {
     for (auto& done : waiting) done("+OK\r\n");
     if (streamed_damaged_) compact_past_damaged_file();
   } else {
-    log::error("snapshot at index {} failed: {}", o.meta.index, o.error);
-    const std::string reply = replies::error(fmt::format("ERR snapshot failed: {}", o.error));
+    log::error("snapshot at index {} failed: {}", o.meta.index, o.status.message());
+    const std::string reply =
+        replies::error(fmt::format("ERR snapshot failed: {}", o.status.message()));
     for (auto& done : waiting) done(reply);
   }
 }
@@ -213,11 +215,11 @@ Result<LoadedSnapshot> SnapshotCoordinator::install(const raft::SnapshotMeta& me
   // The log now starts after the snapshot, so the state machine must hold exactly its state:
   // replace it in place (no second copy of the keyspace in memory).
   keyspace_.clear();
-  if (auto err = load_snapshot(**file, keyspace_)) {
+  if (Status st = load_snapshot(**file, keyspace_); !st) {
     // The file passed its checksums, so it is what the leader wrote; a body we cannot decode
     // means a raftd that writes another format.
     log::error("snapshot {} passed verification but cannot be loaded: {}; stopping",
-               (*file)->path(), *err);
+               (*file)->path(), st.message());
     std::abort();
   }
   replay_until_ = 0;

@@ -72,40 +72,40 @@ struct Snapshotter::ChildReport {
 
 // ------------------------------------------------------------------------------ loading
 
-std::optional<std::string> load_snapshot_body(storage::SnapshotBodyReader& reader, Keyspace& into,
-                                              std::optional<std::uint64_t> body_size) {
+Status load_snapshot_body(storage::SnapshotBodyReader& reader, Keyspace& into,
+                          std::optional<std::uint64_t> body_size) {
   SnapshotBodyLoader loader(into, body_size);
   std::string chunk;
   for (;;) {
-    storage::Result<bool> more = reader.next(chunk);
-    if (!more) return more.message();
+    Result<bool> more = reader.next(chunk);
+    if (!more) return more.status();
     if (!*more) break;
     if (Status fed = loader.feed(chunk); !fed) {
       // Damage is the likelier cause than a writer bug: if the checksum fails too, say that.
       for (;;) {
-        storage::Result<bool> rest = reader.next(chunk);
-        if (!rest)
-          return fmt::format("{} (the body also fails to decode: {})", rest.message(),
-                             fed.message());
+        Result<bool> rest = reader.next(chunk);
+        if (!rest) {
+          return Status::error(
+              fmt::format("{} (the body also fails to decode: {})", rest.message(), fed.message()));
+        }
         if (!*rest) break;
       }
-      return fed.message();
+      return fed;
     }
   }
-  if (Status done = loader.finish(); !done) return done.message();
-  return std::nullopt;
+  return loader.finish();
 }
 
-std::optional<std::string> load_snapshot(const storage::SnapshotFile& file, Keyspace& into) {
+Status load_snapshot(const storage::SnapshotFile& file, Keyspace& into) {
   storage::SnapshotBodyReader reader = file.body_reader();
-  auto err = load_snapshot_body(reader, into, file.body_size());
-  if (err && err->rfind("keyspace snapshot body", 0) == 0) {
-    return fmt::format("snapshot file {}: {}", file.path(), *err);
+  Status st = load_snapshot_body(reader, into, file.body_size());
+  if (!st && st.message().rfind("keyspace snapshot body", 0) == 0) {
+    return Status::error(fmt::format("snapshot file {}: {}", file.path(), st.message()));
   }
-  return err;
+  return st;
 }
 
-storage::Result<std::shared_ptr<const storage::SnapshotFile>> write_snapshot_now(
+Result<std::shared_ptr<const storage::SnapshotFile>> write_snapshot_now(
     storage::DataDir& dir, const storage::SnapshotHeader& header, const Keyspace& ks) {
   std::unique_ptr<storage::SnapshotWriter> writer = dir.snapshots().create(header);
   write_body(*writer, ks);
@@ -120,15 +120,14 @@ Snapshotter::~Snapshotter() {
   cancel();
 }
 
-std::optional<std::string> Snapshotter::start(const storage::SnapshotHeader& header,
-                                              const Keyspace& ks) {
+Status Snapshotter::start(const storage::SnapshotHeader& header, const Keyspace& ks) {
   if (running()) {
-    return fmt::format("a snapshot (index {}) is already being written by child {}", meta_.index,
-                       pid_);
+    return Status::error(fmt::format("a snapshot (index {}) is already being written by child {}",
+                                     meta_.index, pid_));
   }
   if (auto cur = dir_.snapshots().current(); cur && header.meta.index <= cur->meta().index) {
-    return fmt::format("the current snapshot {} already covers index {}", cur->path(),
-                       header.meta.index);
+    return Status::error(fmt::format("the current snapshot {} already covers index {}", cur->path(),
+                                     header.meta.index));
   }
   // Everything that takes a lock happens here, before the fork: the store hands out the
   // temporary name and the writer creates the file, which the child inherits open.
@@ -140,7 +139,8 @@ std::optional<std::string> Snapshotter::start(const storage::SnapshotHeader& hea
   if (mem == MAP_FAILED) {
     const int err = errno;
     writer_.reset();
-    return fmt::format("cannot map the snapshot child's report page: {}", std::strerror(err));
+    return Status::error(
+        fmt::format("cannot map the snapshot child's report page: {}", std::strerror(err)));
   }
   report_ = new (mem) ChildReport();
   meta_ = header.meta;
@@ -152,8 +152,8 @@ std::optional<std::string> Snapshotter::start(const storage::SnapshotHeader& hea
   if (pid < 0) {
     const int err = errno;
     release();
-    return fmt::format("fork for the snapshot at index {} failed: {}", header.meta.index,
-                       std::strerror(err));
+    return Status::error(fmt::format("fork for the snapshot at index {} failed: {}",
+                                     header.meta.index, std::strerror(err)));
   }
   if (pid == 0) run_child(ks);
   pid_ = pid;
@@ -161,7 +161,7 @@ std::optional<std::string> Snapshotter::start(const storage::SnapshotHeader& hea
   // writes go idle too: the writeback of a large snapshot file must not queue ahead of the Raft
   // log's fdatasync on the same disk.
   if (options_.idle_priority_for.count() > 0) idle_ = set_priority(pid, true);
-  return std::nullopt;
+  return Status::ok();
 }
 
 void Snapshotter::run_child(const Keyspace& ks) {
@@ -217,8 +217,9 @@ std::optional<Snapshotter::Outcome> Snapshotter::poll() {
     out.meta = meta_;
     out.fork_time = fork_time_;
     out.elapsed = since(started_);
-    out.error = fmt::format("cannot wait for snapshot child {}: {} (reaped by someone else?)", pid_,
-                            std::strerror(err));
+    out.status =
+        Status::error(fmt::format("cannot wait for snapshot child {}: {} (reaped by someone else?)",
+                                  pid_, std::strerror(err)));
     // Not kill()ed: once reaped elsewhere, the pid may belong to another process.
     release();
     return out;
@@ -267,13 +268,13 @@ Snapshotter::Outcome Snapshotter::finish(int wait_status) {
     if (adopted) {
       out.file = *adopted;
     } else {
-      out.error = adopted.message();
+      out.status = adopted.status();
     }
   } else {
     report_->message[sizeof(report_->message) - 1] = '\0';
-    out.error = fmt::format("snapshot child {} for index {} {}{}{}", pid_, meta_.index,
-                            describe_wait_status(wait_status), report_->message[0] ? ": " : "",
-                            report_->message);
+    out.status = Status::error(fmt::format("snapshot child {} for index {} {}{}{}", pid_,
+                                           meta_.index, describe_wait_status(wait_status),
+                                           report_->message[0] ? ": " : "", report_->message));
   }
   release();
   return out;

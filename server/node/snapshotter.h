@@ -31,24 +31,24 @@
 
 #include "raft/types.h"
 #include "server/keyspace/keyspace.h"
+#include "server/status.h"
 #include "storage/data_dir.h"
 #include "storage/snapshot_file.h"
-#include "storage/status.h"
 
 namespace raftd {
 
 /// Loads the body of a snapshot read through `reader` into `into`, which must be a fresh
-/// keyspace the caller throws away on error. nullopt once the whole body decoded AND its CRC
-/// matched; else the error (the keyspace body's own, or the reader's naming the file).
-std::optional<std::string> load_snapshot_body(storage::SnapshotBodyReader& reader, Keyspace& into,
-                                              std::optional<std::uint64_t> body_size = {});
+/// keyspace the caller throws away on error. Ok once the whole body decoded AND its CRC matched;
+/// else the error (the keyspace body's own, or the reader's naming the file).
+Status load_snapshot_body(storage::SnapshotBodyReader& reader, Keyspace& into,
+                          std::optional<std::uint64_t> body_size = {});
 /// Same for a whole snapshot file; errors name the file.
-std::optional<std::string> load_snapshot(const storage::SnapshotFile& file, Keyspace& into);
+Status load_snapshot(const storage::SnapshotFile& file, Keyspace& into);
 
 /// Writes a snapshot of `ks` for `header` on the calling thread and commits it through
 /// DataDir::commit_snapshot (current, log compacted). Blocks for as long as the write takes: for
 /// tests, tools, and small keyspaces. Refused (as commit is) if older than the current snapshot.
-storage::Result<std::shared_ptr<const storage::SnapshotFile>> write_snapshot_now(
+Result<std::shared_ptr<const storage::SnapshotFile>> write_snapshot_now(
     storage::DataDir& dir, const storage::SnapshotHeader& header, const Keyspace& ks);
 
 class Snapshotter {
@@ -72,7 +72,7 @@ class Snapshotter {
     raft::SnapshotMeta meta;  ///< what the snapshot was for
     /// The adopted file (now current, log compacted to it); null on error.
     std::shared_ptr<const storage::SnapshotFile> file;
-    std::string error;  ///< empty on success
+    Status status;  ///< ok, or why no snapshot was adopted
     /// Time the parent spent inside fork(): the only stop of the event loop.
     std::chrono::microseconds fork_time{0};
     /// The child's own run (serialize, write, fsync, rename); 0 if it did not get to report.
@@ -83,7 +83,7 @@ class Snapshotter {
     bool ran_idle = false;         ///< the child started at SCHED_IDLE
     bool raised = false;           ///< it was raised to normal priority before it ended
 
-    bool ok() const { return error.empty(); }
+    bool ok() const { return status.is_ok(); }
   };
 
   explicit Snapshotter(storage::DataDir& dir) : Snapshotter(dir, Options{}) {}
@@ -99,9 +99,9 @@ class Snapshotter {
 
   /// Forks a child that writes the snapshot of `ks` described by `header` (whose meta must be
   /// the state `ks` holds right now: the applied index, its term and the membership then).
-  /// Returns an error text, and starts nothing, when a snapshot is already running, when the
-  /// current snapshot already covers header.meta.index, or when fork() fails.
-  std::optional<std::string> start(const storage::SnapshotHeader& header, const Keyspace& ks);
+  /// An error, and nothing started, when a snapshot is already running, when the current
+  /// snapshot already covers header.meta.index, or when fork() fails.
+  Status start(const storage::SnapshotHeader& header, const Keyspace& ks);
 
   /// Non-blocking: nullopt while the child runs (or when none was started); once it ended, the
   /// outcome, after adopting the file on success. Call it from a periodic timer.

@@ -120,9 +120,9 @@ std::vector<std::string> temp_files(const std::string& dir) {
 // Loads the store's current snapshot into a fresh keyspace and returns its body re-serialized.
 std::string reload(const storage::SnapshotFile& file) {
   Keyspace ks;
-  auto err = load_snapshot(file, ks);
-  INFO(err.value_or(""));
-  REQUIRE_FALSE(err);
+  raftd::Status st = load_snapshot(file, ks);
+  INFO(st.message());
+  REQUIRE(st.is_ok());
   return body_of(ks);
 }
 
@@ -148,8 +148,9 @@ TEST_CASE("a keyspace round-trips through a real snapshot file", "[snapshotter]"
 
   Keyspace loaded;
   storage::SnapshotBodyReader reader = (*file)->body_reader(777);
-  auto err = load_snapshot_body(reader, loaded, (*file)->body_size());
-  REQUIRE_FALSE(err);
+  raftd::Status st = load_snapshot_body(reader, loaded, (*file)->body_size());
+  INFO(st.message());
+  REQUIRE(st.is_ok());
   CHECK(body_of(loaded) == want);
   CHECK(dump(loaded) == dump(h.keyspace()));
   CHECK(reload(**file) == want);
@@ -177,9 +178,9 @@ TEST_CASE("a damaged snapshot file is an error naming the file", "[snapshotter]"
       auto bad = storage::SnapshotFile::open(bad_path);
       REQUIRE(bad.is_ok());
       Keyspace into;
-      auto err = load_snapshot(**bad, into);
-      REQUIRE(err);
-      CHECK_THAT(*err, Catch::Contains(bad_path));
+      raftd::Status st = load_snapshot(**bad, into);
+      REQUIRE_FALSE(st.is_ok());
+      CHECK_THAT(st.message(), Catch::Contains(bad_path));
     }
   }
   SECTION("a body that checks out but is not a keyspace") {
@@ -189,9 +190,9 @@ TEST_CASE("a damaged snapshot file is an error naming the file", "[snapshotter]"
     auto file = store->commit(*writer);
     REQUIRE(file.is_ok());
     Keyspace into;
-    auto err = load_snapshot(**file, into);
-    REQUIRE(err);
-    CHECK_THAT(*err, Catch::Contains((*file)->path()) && Catch::Contains("bad magic"));
+    raftd::Status st = load_snapshot(**file, into);
+    REQUIRE_FALSE(st.is_ok());
+    CHECK_THAT(st.message(), Catch::Contains((*file)->path()) && Catch::Contains("bad magic"));
   }
 }
 
@@ -211,13 +212,14 @@ TEST_CASE("a snapshot written by a forked child loads back equal and compacts th
   Snapshotter snap(*d);
   CHECK_FALSE(snap.running());
   CHECK_FALSE(snap.poll());
-  auto err = snap.start(header_at(12), h.keyspace());
-  REQUIRE_FALSE(err);
+  raftd::Status st = snap.start(header_at(12), h.keyspace());
+  INFO(st.message());
+  REQUIRE(st.is_ok());
   REQUIRE(snap.running());
   CHECK(snap.child_pid() > 0);
   auto out = snap.wait();
   REQUIRE(out);
-  INFO(out->error);
+  INFO(out->status.message());
   REQUIRE(out->ok());
   CHECK_FALSE(snap.running());
   CHECK(out->meta == header_at(12).meta);
@@ -237,7 +239,7 @@ TEST_CASE("a snapshot written by a forked child loads back equal and compacts th
   CHECK(reload(*out->file) == want);
   {
     Keyspace loaded;
-    REQUIRE_FALSE(load_snapshot(*out->file, loaded));
+    REQUIRE(load_snapshot(*out->file, loaded).is_ok());
     CHECK(loaded.stats().expired_keys == 1);
   }
 
@@ -260,7 +262,7 @@ TEST_CASE("the child writes the state at fork time while the parent keeps changi
   const std::string at_fork = body_of(ks);
 
   Snapshotter snap(*d);
-  REQUIRE_FALSE(snap.start(header_at(9), ks));
+  REQUIRE(snap.start(header_at(9), ks).is_ok());
   // Rewrite, delete and add keys until the child is done; no sleeping, a deadline instead.
   const auto deadline = Clock::now() + std::chrono::seconds(120);
   std::optional<Snapshotter::Outcome> out;
@@ -285,7 +287,7 @@ TEST_CASE("the child writes the state at fork time while the parent keeps changi
     if (out) break;
     REQUIRE(Clock::now() < deadline);
   }
-  INFO(out->error);
+  INFO(out->status.message());
   REQUIRE(out->ok());
   CHECK(changes > 0);
   CHECK(body_of(ks) != at_fork);
@@ -309,12 +311,13 @@ TEST_CASE("a child that fails leaves the current snapshot and the log alone", "[
   options.testing_child_file_limit = 64 << 10;
   {
     Snapshotter snap(*d, options);
-    REQUIRE_FALSE(snap.start(header_at(6), ks));
+    REQUIRE(snap.start(header_at(6), ks).is_ok());
     auto out = snap.wait();
     REQUIRE(out);
     CHECK_FALSE(out->ok());
     CHECK_FALSE(out->file);
-    CHECK_THAT(out->error, Catch::Contains("for index 6") && Catch::Contains("signal 6"));
+    CHECK_THAT(out->status.message(),
+               Catch::Contains("for index 6") && Catch::Contains("signal 6"));
   }
   CHECK(d->snapshots().current() == *first);
   CHECK(d->snapshots().list() == files_before);
@@ -323,10 +326,10 @@ TEST_CASE("a child that fails leaves the current snapshot and the log alone", "[
 
   // Nothing sticks: the next attempt without the fault succeeds.
   Snapshotter snap(*d);
-  REQUIRE_FALSE(snap.start(header_at(6), ks));
+  REQUIRE(snap.start(header_at(6), ks).is_ok());
   auto out = snap.wait();
   REQUIRE(out);
-  INFO(out->error);
+  INFO(out->status.message());
   REQUIRE(out->ok());
   CHECK(d->log().first_index() == 7);
   CHECK(reload(*out->file) == body_of(ks));
@@ -341,7 +344,7 @@ TEST_CASE("the child runs at SCHED_IDLE until raised, or at normal priority if a
   fill(h.keyspace(), 1'000);
   {
     Snapshotter snap(*d);
-    REQUIRE_FALSE(snap.start(header_at(5), h.keyspace()));
+    REQUIRE(snap.start(header_at(5), h.keyspace()).is_ok());
     // Seen from outside while it runs (or as a zombie, whose policy stays readable).
     CHECK(::sched_getscheduler(snap.child_pid()) == SCHED_IDLE);
     auto out = snap.wait();
@@ -353,7 +356,7 @@ TEST_CASE("the child runs at SCHED_IDLE until raised, or at normal priority if a
     Snapshotter::Options o;
     o.idle_priority_for = std::chrono::milliseconds(0);
     Snapshotter snap(*d, o);
-    REQUIRE_FALSE(snap.start(header_at(10), h.keyspace()));
+    REQUIRE(snap.start(header_at(10), h.keyspace()).is_ok());
     CHECK(::sched_getscheduler(snap.child_pid()) == SCHED_OTHER);
     auto out = snap.wait();
     REQUIRE(out);
@@ -371,14 +374,14 @@ TEST_CASE("a snapshot older than the current one is refused", "[snapshotter]") {
   fill(ks, 3000);
 
   Snapshotter snap(*d);
-  REQUIRE_FALSE(snap.start(header_at(5), ks));
+  REQUIRE(snap.start(header_at(5), ks).is_ok());
   // Meanwhile a newer snapshot becomes current (e.g. one installed from the leader).
   auto newer = write_snapshot_now(*d, header_at(8), ks);
   REQUIRE(newer.is_ok());
   auto out = snap.wait();
   REQUIRE(out);
   CHECK_FALSE(out->ok());
-  CHECK_THAT(out->error, Catch::Contains("older than the current one"));
+  CHECK_THAT(out->status.message(), Catch::Contains("older than the current one"));
   CHECK(d->snapshots().current() == *newer);
   CHECK(d->log().first_index() == 9);
   CHECK(d->snapshots().list() == std::vector<std::string>{storage::snapshot_file_name(8, 1)});
@@ -406,16 +409,16 @@ TEST_CASE("start refuses overlapping or stale snapshots; cancel kills and cleans
   REQUIRE(write_snapshot_now(*d, header_at(4), ks).is_ok());
 
   Snapshotter snap(*d);
-  auto stale = snap.start(header_at(4), ks);
-  REQUIRE(stale);
-  CHECK_THAT(*stale, Catch::Contains("already covers index 4"));
+  raftd::Status stale = snap.start(header_at(4), ks);
+  REQUIRE_FALSE(stale.is_ok());
+  CHECK_THAT(stale.message(), Catch::Contains("already covers index 4"));
   CHECK_FALSE(snap.running());
 
-  REQUIRE_FALSE(snap.start(header_at(6), ks));
+  REQUIRE(snap.start(header_at(6), ks).is_ok());
   const pid_t pid = snap.child_pid();
-  auto busy = snap.start(header_at(7), ks);
-  REQUIRE(busy);
-  CHECK_THAT(*busy, Catch::Contains("already being written"));
+  raftd::Status busy = snap.start(header_at(7), ks);
+  REQUIRE_FALSE(busy.is_ok());
+  CHECK_THAT(busy.message(), Catch::Contains("already being written"));
 
   snap.cancel();
   CHECK_FALSE(snap.running());
@@ -429,7 +432,7 @@ TEST_CASE("start refuses overlapping or stale snapshots; cancel kills and cleans
   // Destroying a Snapshotter with a child running does the same.
   {
     Snapshotter other(*d);
-    REQUIRE_FALSE(other.start(header_at(9), ks));
+    REQUIRE(other.start(header_at(9), ks).is_ok());
   }
   CHECK(temp_files(d->snapshots().dir()).empty());
 }
@@ -444,14 +447,14 @@ TEST_CASE("fork snapshot of 1M keys x 100-byte values", "[snapshotter][.bench]")
     ks.insert_string(fmt::format("key:{:07}", i), value, i % 4 == 0 ? kT0 + i : kNoExpire);
   }
   Snapshotter snap(*d);
-  REQUIRE_FALSE(snap.start(header_at(10), ks));
+  REQUIRE(snap.start(header_at(10), ks).is_ok());
   auto out = snap.wait();
   REQUIRE(out);
-  INFO(out->error);
+  INFO(out->status.message());
   REQUIRE(out->ok());
   const auto t0 = Clock::now();
   Keyspace loaded;
-  REQUIRE_FALSE(load_snapshot(*out->file, loaded));
+  REQUIRE(load_snapshot(*out->file, loaded).is_ok());
   const auto load_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   REQUIRE(loaded.size() == 1'000'000);
@@ -487,11 +490,11 @@ TEST_CASE("log append latency while a child writes a snapshot", "[snapshotter][.
   std::vector<long long> before;
   for (int i = 0; i < 300; ++i) before.push_back(append_one());
   Snapshotter snap(*d);
-  REQUIRE_FALSE(snap.start(header_at(10), ks));
+  REQUIRE(snap.start(header_at(10), ks).is_ok());
   std::vector<long long> during;
   std::optional<Snapshotter::Outcome> out;
   while (!(out = snap.poll())) during.push_back(append_one());
-  INFO(out->error);
+  INFO(out->status.message());
   REQUIRE(out->ok());
   std::printf("synced log appends before: %s\nwhile the child wrote (%lld ms): %s\n",
               summary(before).c_str(), static_cast<long long>(out->child_time.count() / 1000),
@@ -528,11 +531,11 @@ TEST_CASE("keyspace write latency in the parent while a child writes a snapshot"
   std::vector<long long> before;
   for (int i = 0; i < 2000; ++i) before.push_back(batch());
   Snapshotter snap(*d);
-  REQUIRE_FALSE(snap.start(header_at(10), ks));
+  REQUIRE(snap.start(header_at(10), ks).is_ok());
   std::vector<long long> during;
   std::optional<Snapshotter::Outcome> out;
   while (!(out = snap.poll())) during.push_back(batch());
-  INFO(out->error);
+  INFO(out->status.message());
   REQUIRE(out->ok());
   std::printf(
       "100 overwrites before: %s\nwhile the child wrote (fork %lld us, child %lld ms): %s\n",
