@@ -38,19 +38,19 @@ Logger::~Logger() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
-bool Logger::open(const std::string& path, std::string& error) {
+Status Logger::open(const std::string& path) {
   std::FILE* file = nullptr;
   if (!path.empty()) {
     file = std::fopen(path.c_str(), "a");
     if (file == nullptr) {
-      error = fmt::format("cannot open log file '{}': {}", path, std::strerror(errno));
-      return false;
+      return Status::error(
+          fmt::format("cannot open log file '{}': {}", path, std::strerror(errno)));
     }
   }
   std::lock_guard lock(mu_);
   if (file_ != nullptr) std::fclose(file_);
   file_ = file;
-  return true;
+  return Status::ok();
 }
 
 void Logger::set_context(std::string context) {

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "server/status.h"
+
 namespace raftd::log {
 
 enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
@@ -25,9 +27,9 @@ class Logger {
  public:
   static Logger& instance();
 
-  /// Sends lines to `path` (appending), or to stderr when `path` is empty. Returns false with
-  /// `error` set when the file cannot be opened; the previous sink stays in use.
-  bool open(const std::string& path, std::string& error);
+  /// Sends lines to `path` (appending), or to stderr when `path` is empty. An error when the file
+  /// cannot be opened; the previous sink stays in use.
+  Status open(const std::string& path);
   void set_level(Level level) { level_ = level; }
   Level level() const { return level_; }
   bool enabled(Level level) const { return level >= level_; }

@@ -20,22 +20,20 @@
 #include "server/node/proposer.h"
 #include "server/node/raft_host.h"
 #include "server/server_state.h"
+#include "server/status.h"
 #include "storage/data_dir.h"
 
 namespace {
 
-bool prepare_data_dir(const std::string& dir, std::string& error) {
+raftd::Status prepare_data_dir(const std::string& dir) {
+  using raftd::Status;
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    error = "cannot create data directory '" + dir + "': " + ec.message();
-    return false;
-  }
+  if (ec) return Status::error("cannot create data directory '" + dir + "': " + ec.message());
   if (!std::filesystem::is_directory(dir, ec)) {
-    error = "data directory '" + dir + "' is not a directory";
-    return false;
+    return Status::error("data directory '" + dir + "' is not a directory");
   }
-  return true;
+  return Status::ok();
 }
 
 }  // namespace
@@ -78,13 +76,13 @@ int main(int argc, char** argv) {
   log::Logger& logger = log::Logger::instance();
   logger.set_level(config.log_level);
   logger.set_context(fmt::format("n{}", config.id));  // the node host adds term and role
-  if (std::string error; !logger.open(config.log_file, error)) {
-    std::fprintf(stderr, "raftd: %s\n", error.c_str());
+  if (Status st = logger.open(config.log_file); !st) {
+    std::fprintf(stderr, "raftd: %s\n", st.message().c_str());
     return 1;
   }
-  if (std::string error; !prepare_data_dir(config.data_dir, error)) {
-    log::error("{}", error);
-    std::fprintf(stderr, "raftd: %s\n", error.c_str());
+  if (Status st = prepare_data_dir(config.data_dir); !st) {
+    log::error("{}", st.message());
+    std::fprintf(stderr, "raftd: %s\n", st.message().c_str());
     return 1;
   }
   std::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error code, not a signal
@@ -122,9 +120,9 @@ int main(int argc, char** argv) {
   state.admin = &host;
   host.set_before_sync([&state] { Session::flush_scheduled(state); });
   Server server(io, state, host);
-  if (std::string error; !server.listen(error)) {
-    log::error("{}", error);
-    std::fprintf(stderr, "raftd: %s\n", error.c_str());
+  if (Status st = server.listen(); !st) {
+    log::error("{}", st.message());
+    std::fprintf(stderr, "raftd: %s\n", st.message().c_str());
     return 1;
   }
   if (auto error = host.start()) {

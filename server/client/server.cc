@@ -34,27 +34,23 @@ Server::Server(boost::asio::io_context& io, ServerState& state, Proposer& propos
       cron_timer_(io),
       accept_retry_timer_(io) {}
 
-bool Server::listen(std::string& error) {
+Status Server::listen() {
   const Endpoint& addr = state_.config.addr;
   boost::system::error_code ec;
   tcp::resolver resolver(io_);
   auto results = resolver.resolve(addr.host, std::to_string(addr.port),
                                   tcp::resolver::numeric_service | tcp::resolver::passive, ec);
   if (ec || results.empty()) {
-    error = "cannot resolve " + addr.to_string() + ": " + ec.message();
-    return false;
+    return Status::error("cannot resolve " + addr.to_string() + ": " + ec.message());
   }
   const tcp::endpoint endpoint = results.begin()->endpoint();
   acceptor_.open(endpoint.protocol(), ec);
   if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(state_.config.tcp_backlog, ec);
-  if (ec) {
-    error = "cannot listen on " + addr.to_string() + ": " + ec.message();
-    return false;
-  }
+  if (ec) return Status::error("cannot listen on " + addr.to_string() + ": " + ec.message());
   state_.bound_port = acceptor_.local_endpoint(ec).port();
-  return true;
+  return Status::ok();
 }
 
 void Server::start() {

@@ -10,6 +10,7 @@
 
 #include "server/client/dispatcher.h"
 #include "server/server_state.h"
+#include "server/status.h"
 
 namespace raftd {
 
@@ -19,8 +20,8 @@ class Server {
  public:
   Server(boost::asio::io_context& io, ServerState& state, Proposer& proposer);
 
-  /// Binds and listens; false with `error` set if the address cannot be used.
-  bool listen(std::string& error);
+  /// Binds and listens; an error if the address cannot be used.
+  Status listen();
   /// Starts accepting and the periodic chores.
   void start();
   /// Stops accepting and closes every client; io.run() returns once their handlers finish.

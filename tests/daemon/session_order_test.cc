@@ -85,8 +85,9 @@ class Fixture {
       : state_(make_config(output_pause), table(), sm_),
         proposer_(sm_),
         server_(io_, state_, proposer_) {
-    std::string error;
-    REQUIRE(server_.listen(error));
+    const raftd::Status st = server_.listen();
+    INFO(st.message());
+    REQUIRE(st.is_ok());
     server_.start();
     thread_ = std::thread([this] { io_.run(); });
   }
