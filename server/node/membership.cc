@@ -469,13 +469,14 @@ void Membership::maybe_form() {
       const Seen& s = seen_.at(id);
       m.dir_id = s.dir_id;
       m.formation_key = s.formation_key;
-      m.sealed_secret =
+      auto sealed =
           peer::seal_secret_for(formation_private_, s.formation_key, cluster_id, id, secret);
-      if (m.sealed_secret.empty()) {
+      if (!sealed) {
         log::warn("{} sent a formation key that is not one; asking it again", member_name(id));
         seen_.erase(id);
         return;
       }
+      m.sealed_secret = std::move(*sealed);
     }
     r.members.push_back(std::move(m));
   }

@@ -56,11 +56,11 @@ std::string session_key(std::string_view secret, std::string_view challenge_nonc
   return hmac_sha256(secret, m);
 }
 
-std::string seal_secret_for(std::string_view founder_private, std::string_view member_key,
-                            std::uint64_t cluster_id, raft::NodeId member,
-                            std::string_view secret) {
+std::optional<std::string> seal_secret_for(std::string_view founder_private,
+                                           std::string_view member_key, std::uint64_t cluster_id,
+                                           raft::NodeId member, std::string_view secret) {
   const auto shared = x25519_shared(founder_private, member_key);
-  if (!shared) return {};
+  if (!shared) return std::nullopt;
   std::string aad;
   put_u64_be(aad, cluster_id);
   put_u64_be(aad, member);

@@ -45,9 +45,10 @@ std::string session_key(std::string_view secret, std::string_view challenge_nonc
                         std::string_view hello_nonce);
 
 /// Seals `secret` for founding member `member` (its X25519 public key `member_key`) with the
-/// founder's private key for this formation.
-std::string seal_secret_for(std::string_view founder_private, std::string_view member_key,
-                            std::uint64_t cluster_id, raft::NodeId member, std::string_view secret);
+/// founder's private key for this formation; nullopt if `member_key` is not a usable key.
+std::optional<std::string> seal_secret_for(std::string_view founder_private,
+                                           std::string_view member_key, std::uint64_t cluster_id,
+                                           raft::NodeId member, std::string_view secret);
 /// The secret sealed for us (`our_private`), or nullopt if it was not sealed for this key, id
 /// and cluster, or was altered.
 std::optional<std::string> open_sealed_secret(std::string_view our_private,

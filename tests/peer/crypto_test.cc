@@ -128,12 +128,15 @@ TEST_CASE("a sealed cluster secret opens only for its member, id and cluster", "
   const KeyPair member = x25519_generate();
   const KeyPair stranger = x25519_generate();
   const std::string secret = random_bytes(kClusterSecretBytes);
-  const std::string sealed = seal_secret_for(founder.private_key, member.public_key, 77, 2, secret);
-  CHECK(open_sealed_secret(member.private_key, founder.public_key, 77, 2, sealed) == secret);
-  CHECK_FALSE(open_sealed_secret(stranger.private_key, founder.public_key, 77, 2, sealed));
-  CHECK_FALSE(open_sealed_secret(member.private_key, founder.public_key, 78, 2, sealed));
-  CHECK_FALSE(open_sealed_secret(member.private_key, founder.public_key, 77, 3, sealed));
-  CHECK_FALSE(open_sealed_secret(member.private_key, stranger.public_key, 77, 2, sealed));
+  const auto sealed = seal_secret_for(founder.private_key, member.public_key, 77, 2, secret);
+  REQUIRE(sealed);
+  CHECK(open_sealed_secret(member.private_key, founder.public_key, 77, 2, *sealed) == secret);
+  CHECK_FALSE(open_sealed_secret(stranger.private_key, founder.public_key, 77, 2, *sealed));
+  CHECK_FALSE(open_sealed_secret(member.private_key, founder.public_key, 78, 2, *sealed));
+  CHECK_FALSE(open_sealed_secret(member.private_key, founder.public_key, 77, 3, *sealed));
+  CHECK_FALSE(open_sealed_secret(member.private_key, stranger.public_key, 77, 2, *sealed));
+  // A member key that is not one (a low-order point) seals nothing.
+  CHECK_FALSE(seal_secret_for(founder.private_key, std::string(32, '\0'), 77, 2, secret));
 }
 
 TEST_CASE("handshake proofs bind the secret, both nonces and every field", "[peer][crypto]") {

@@ -168,7 +168,8 @@ TEST_CASE("a record made up by whoever answers at a member's address is refused"
                                   id == 2 ? bid.formation_key : "k", ""};
     if (id == 2) {
       m.sealed_secret = raftd::peer::seal_secret_for(impostor.private_key, bid.formation_key, 0x66,
-                                                     2, "the impostor's secret, 32 bytes!");
+                                                     2, "the impostor's secret, 32 bytes!")
+                            .value();
     }
     fake.members.push_back(m);
   }
