@@ -75,29 +75,29 @@ void SnapshotCoordinator::tick() {
   if (!due && checkpoint_next_.empty()) return;
   // Nothing new, or still replaying the log at start.
   if (applied_.index < replay_until_ || applied_.index <= snap) return;
-  if (auto err = start()) {
-    log::debug("snapshot at {} not started: {}", applied_.index, *err);
+  if (Status st = start(); !st) {
+    log::debug("snapshot at {} not started: {}", applied_.index, st.message());
     return;  // tried again at the next tick
   }
   checkpoint_waiting_ = std::move(checkpoint_next_);
   checkpoint_next_.clear();
 }
 
-std::optional<std::string> SnapshotCoordinator::start() {
+Status SnapshotCoordinator::start() {
   // The log is compacted to the snapshot when it is adopted, which needs our entry at that
   // index durable (the host applies committed entries before its own copy is synced).
   raft::Term t = 0;
   if (dir_.log().term(applied_.index, t) != raft::StorageError::kOk || t != applied_.term) {
-    return "the applied entry is not durable in the local log yet";
+    return Status::error("the applied entry is not durable in the local log yet");
   }
   storage::SnapshotHeader header;
   header.meta.index = applied_.index;
   header.meta.term = applied_.term;
   header.meta.conf = applied_.conf;
   header.context = members_.encode(applied_.conf);
-  if (Status st = snapshotter_->start(header, keyspace_); !st) return st.message();
+  if (Status st = snapshotter_->start(header, keyspace_); !st) return st;
   log::info("snapshot at index {} started ({} keys)", applied_.index, keyspace_.size());
-  return std::nullopt;
+  return Status::ok();
 }
 
 void SnapshotCoordinator::finish(const Snapshotter::Outcome& o) {
@@ -165,7 +165,7 @@ void SnapshotCoordinator::compact_past_damaged_file() {
   }
   // No newer good snapshot yet: take one; finish() comes back here.
   if (!snapshotter_->running()) {
-    if (auto err = start()) log::warn("cannot start a snapshot: {}", *err);
+    if (Status st = start(); !st) log::warn("cannot start a snapshot: {}", st.message());
   }
 }
 

@@ -95,7 +95,7 @@ class SnapshotCoordinator {
   const std::string& last_info() const { return last_info_; }
 
  private:
-  std::optional<std::string> start();
+  Status start();
   void finish(const Snapshotter::Outcome& outcome);
   void compact_past_damaged_file();
 
