@@ -125,9 +125,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "raftd: %s\n", st.message().c_str());
     return 1;
   }
-  if (auto error = host.start()) {
-    log::error("{}", *error);
-    std::fprintf(stderr, "raftd: %s\n", error->c_str());
+  if (Status st = host.start(); !st) {
+    log::error("{}", st.message());
+    std::fprintf(stderr, "raftd: %s\n", st.message().c_str());
     return 1;
   }
 

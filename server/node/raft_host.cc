@@ -161,26 +161,28 @@ std::int64_t RaftHost::steady_ms() {
 
 // ---- Start and stop --------------------------------------------------------------------------
 
-std::optional<std::string> RaftHost::start() {
-  if (Status st = membership_->prepare(); !st) return st.message();
+Status RaftHost::start() {
+  if (Status st = membership_->prepare(); !st) return st;
   transport_->set_identity(membership_->identity(), membership_->secret());
-  if (Status st = transport_->start(); !st) return fmt::format("peer port: {}", st.message());
+  if (Status st = transport_->start(); !st) {
+    return Status::error(fmt::format("peer port: {}", st.message()));
+  }
   if (membership_->formed()) return start_node();
   // Not formed yet: dial every member of the list; Membership forms the cluster or adopts it.
   for (const auto& [id, addr] : config_.members) members_.set(id, addr);
-  return std::nullopt;
+  return Status::ok();
 }
 
 void RaftHost::on_formed() {
   if (node_ || stopping_) return;
   transport_->set_identity(membership_->identity(), membership_->secret());
-  if (auto err = start_node()) {
-    log::error("{}", *err);
+  if (Status st = start_node(); !st) {
+    log::error("{}", st.message());
     std::_Exit(1);
   }
 }
 
-std::optional<std::string> RaftHost::start_node() {
+Status RaftHost::start_node() {
   storage::LogStore& log_store = dir_.log();
   const raft::InitialState initial = log_store.initial_state();
   if (initial.conf.voters.empty() && initial.conf.learners.empty() && log_store.last_index() == 0) {
@@ -227,7 +229,7 @@ std::optional<std::string> RaftHost::start_node() {
 
   // The log may start at an older snapshot; its entries up to this one are skipped on replay.
   auto loaded = snapshots_.load_at_start();
-  if (!loaded) return loaded.message();
+  if (!loaded) return loaded.status();
   if (loaded->meta.index > 0) adopt_snapshot(*loaded);
   if (lone_voter()) node_->campaign();  // a single-voter cluster needs nobody's vote
   update_log_context();
@@ -236,7 +238,7 @@ std::optional<std::string> RaftHost::start_node() {
     if (!ec) on_tick();
   });
   schedule_ready();
-  return std::nullopt;
+  return Status::ok();
 }
 
 std::string RaftHost::not_formed_error() const {

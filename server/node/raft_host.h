@@ -91,8 +91,9 @@ class RaftHost final : public Proposer, public NodeAdmin {
   RaftHost(const RaftHost&) = delete;
   RaftHost& operator=(const RaftHost&) = delete;
 
-  /// Listens for peers and starts ticking. Returns an error text when the peer port is taken.
-  [[nodiscard]] std::optional<std::string> start();
+  /// Listens for peers and starts ticking; an error when the peer port is taken or the data
+  /// directory cannot take part.
+  Status start();
   /// Clean stop (SIGTERM): a leader first hands leadership to a caught-up follower (thesis
   /// 3.10), waiting at most two election timeouts; then `done` runs and nothing more happens.
   void shutdown(std::function<void()> done);
@@ -127,7 +128,7 @@ class RaftHost final : public Proposer, public NodeAdmin {
 
  private:
   /// Creates the Raft core and starts it: at start for a formed node, else once formed.
-  std::optional<std::string> start_node();
+  Status start_node();
   void on_formed();
   /// The -CLUSTERDOWN reply while the node is not a formed member.
   std::string not_formed_error() const;
