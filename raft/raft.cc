@@ -280,11 +280,11 @@ void Node::Impl::step(const Message& m) {
         return;
       }
     }
-    if (m.type == MessageType::kPreVote) {
-      // A pre-vote never changes our term.
-    } else if (m.type == MessageType::kPreVoteResp && !m.reject) {
-      // Granted pre-votes carry the term we would campaign in; we move there only by winning.
-    } else {
+    // A pre-vote never changes our term, and granted pre-votes carry the term we would
+    // campaign in: we move there only by winning.
+    const bool keeps_our_term =
+        m.type == MessageType::kPreVote || (m.type == MessageType::kPreVoteResp && !m.reject);
+    if (!keeps_our_term) {
       logf(LogLevel::kInfo, "received %s with higher term %" PRIu64 " from %" PRIu64,
            to_string(m.type), m.term, m.from);
       const bool from_leader = m.type == MessageType::kAppend ||

@@ -53,7 +53,7 @@ class Session;
 
 class ServerState {
  public:
-  ServerState(Config config, const CommandTable& commands, StateMachine& state_machine);
+  ServerState(Config cfg, const CommandTable& table, StateMachine& sm);
 
   Config config;  ///< CONFIG SET may change some fields at run time
   const CommandTable& commands;

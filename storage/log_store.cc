@@ -525,7 +525,7 @@ Status LogStore::Impl::migrate(std::uint64_t version) {
   }
   std::vector<Entry> run;  // contiguous entries not added yet
   auto flush_run = [&] {
-    const rocksdb::Status st =
+    rocksdb::Status st =
         put_records(b, run.begin(), run.end(), options.max_record_bytes, kMigratedRecordEntries);
     run.clear();
     return st;

@@ -7,7 +7,7 @@ PKGS=(
   libboost-dev libboost-program-options-dev libfmt-dev librocksdb-dev catch2
   libssl-dev                               # libcrypto: peer authentication and encryption
   redis-server redis-tools                 # redis-cli / redis-benchmark for tests, redis-server for benchmarks
-  clang clang-format libclang-rt-14-dev    # libFuzzer target and the format check
+  clang clang-format clang-tidy libclang-rt-14-dev  # libFuzzer target, format and tidy checks
   iproute2 iptables procps python3         # fault tests: packet-level partitions, process control
 )
 missing=()

@@ -3,7 +3,8 @@
 # configurations, then runs ctest in each. The last line printed is the main ctest summary.
 # The Jepsen-style fault runs (label fault_run) run in the release build only: they drive real
 # processes for minutes, and the cluster tests already exercise the same code under sanitizers.
-# Env: JOBS (default: nproc), FUZZ_SECONDS (default 30), SKIP_ASAN=1, SKIP_FUZZ=1.
+# clang-tidy (.clang-tidy, warnings as errors) runs on the release build's compile commands.
+# Env: JOBS (default: nproc), FUZZ_SECONDS (default 30), SKIP_ASAN=1, SKIP_FUZZ=1, SKIP_TIDY=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -33,4 +34,8 @@ fi
 echo "== release build"
 configure build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j "$JOBS"
+if [ -z "${SKIP_TIDY:-}" ]; then
+  echo "== clang-tidy"
+  JOBS=$JOBS bash tools/tidy.sh build
+fi
 ctest --test-dir build --output-on-failure -j "$JOBS"

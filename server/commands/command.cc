@@ -240,18 +240,15 @@ void command_help(ClientContext&, Args, resp::Writer& out) {
                  "    Return details about all commands.",
                  "COUNT",
                  "    Return the total number of commands in this server.",
-                 "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN "
-                 "<pattern>)]",
+                 "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
                  "    Return a list of all commands in this server.",
                  "INFO [<command-name> ...]",
                  "    Return details about multiple commands.",
-                 "    If no command names are given, documentation details for "
-                 "all",
+                 "    If no command names are given, documentation details for all",
                  "    commands are returned.",
                  "DOCS [<command-name> ...]",
                  "    Return documentation details about multiple commands.",
-                 "    If no command names are given, documentation details for "
-                 "all",
+                 "    If no command names are given, documentation details for all",
                  "    commands are returned.",
                  "GETKEYS <full-command>",
                  "    Return the keys from a full command.",

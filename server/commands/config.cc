@@ -99,8 +99,7 @@ void config_help(ClientContext&, Args, resp::Writer& out) {
   help_reply(out, "CONFIG",
              {
                  "GET <pattern>",
-                 "    Return parameters matching the glob-like <pattern> and "
-                 "their values.",
+                 "    Return parameters matching the glob-like <pattern> and their values.",
                  "SET <directive> <value>",
                  "    Set the configuration <directive> to <value>.",
                  "RESETSTAT",

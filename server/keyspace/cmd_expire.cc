@@ -74,7 +74,7 @@ bool expire_args(const ExpireVariant& v, Args args, std::int64_t now_ms, unsigne
 }
 
 // Every variant is proposed as PEXPIREAT key <unix ms> [flags], as Redis propagates it.
-PrepareHandler expire_prepare(ExpireVariant v) {
+PrepareHandler expire_prepare(const ExpireVariant& v) {
   return
       [v](Args args, std::int64_t now_ms, std::vector<std::string>& log_args, resp::Writer& out) {
         unsigned flags;
@@ -87,7 +87,7 @@ PrepareHandler expire_prepare(ExpireVariant v) {
       };
 }
 
-WriteHandler expire_write(ExpireVariant v) {
+WriteHandler expire_write(const ExpireVariant& v) {
   return [v](Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
     unsigned flags;
     std::int64_t when;

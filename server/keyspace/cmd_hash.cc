@@ -14,7 +14,8 @@ constexpr std::int64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kInt64Min = std::numeric_limits<std::int64_t>::min();
 
 PrepareHandler field_value_pairs_prepare(std::string command) {
-  return [command](Args args, std::int64_t, std::vector<std::string>&, resp::Writer& out) {
+  return [command = std::move(command)](Args args, std::int64_t, std::vector<std::string>&,
+                                        resp::Writer& out) {
     if (args.size() % 2 == 1) {
       out.error(wrong_arity_error(command));
       return false;

@@ -247,19 +247,21 @@ void setnx_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out
 
 // SETEX/PSETEX key time value: proposed as SET key value PXAT <unix ms> (same +OK reply).
 PrepareHandler setex_prepare(ExpireKind kind, std::string command) {
-  return [kind, command](Args args, std::int64_t now_ms, std::vector<std::string>& log_args,
-                         resp::Writer& out) {
-    std::int64_t when;
-    if (!absolute_expire(args[2], kind, now_ms, command, when, out)) return false;
-    log_args = {"SET", std::string(args[1]), std::string(args[3]), "PXAT", int_arg(when)};
-    return true;
-  };
+  return
+      [kind, command = std::move(command)](Args args, std::int64_t now_ms,
+                                           std::vector<std::string>& log_args, resp::Writer& out) {
+        std::int64_t when;
+        if (!absolute_expire(args[2], kind, now_ms, command, when, out)) return false;
+        log_args = {"SET", std::string(args[1]), std::string(args[3]), "PXAT", int_arg(when)};
+        return true;
+      };
 }
 
 // Applying SETEX/PSETEX as such (an entry not made by prepare_write) counts from the entry's
 // timestamp: still deterministic.
 WriteHandler setex_write(ExpireKind kind, std::string command) {
-  return [kind, command](Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out) {
+  return [kind, command = std::move(command)](Keyspace& ks, Args args, std::int64_t now_ms,
+                                              resp::Writer& out) {
     std::int64_t when;
     if (!absolute_expire(args[2], kind, now_ms, command, when, out)) return;
     StringOptions o;
@@ -333,7 +335,8 @@ void getex_write(Keyspace& ks, Args args, std::int64_t now_ms, resp::Writer& out
 
 // MSET/MSETNX want key/value pairs; Redis reports an odd count as a wrong arity.
 PrepareHandler pairs_prepare(std::string command) {
-  return [command](Args args, std::int64_t, std::vector<std::string>&, resp::Writer& out) {
+  return [command = std::move(command)](Args args, std::int64_t, std::vector<std::string>&,
+                                        resp::Writer& out) {
     if (args.size() % 2 == 0) {
       out.error(wrong_arity_error(command));
       return false;

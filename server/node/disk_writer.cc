@@ -24,7 +24,7 @@ std::uint64_t DiskWriter::submit(std::optional<raft::HardState> hard_state,
   const std::uint64_t seq = next_seq_++;
   {
     std::lock_guard lock(mu_);
-    queue_.push_back(Job{seq, std::move(hard_state), std::move(entries)});
+    queue_.push_back(Job{seq, hard_state, std::move(entries)});
   }
   wake_.notify_one();
   return seq;
@@ -40,7 +40,7 @@ std::optional<std::uint64_t> DiskWriter::write_now(std::optional<raft::HardState
   // Order: a queued or running job must land first. Only the loop thread submits, so an idle
   // writer stays idle while we write here.
   if (!idle) {
-    submit(std::move(hard_state), std::move(entries));
+    submit(hard_state, std::move(entries));
     return std::nullopt;
   }
   const std::uint64_t seq = next_seq_++;

@@ -107,7 +107,7 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, const Conf
   cb.on_forward = [this](raft::NodeId from, std::uint64_t id, std::vector<std::string> args) {
     on_forward(from, id, std::move(args));
   };
-  cb.on_forward_reply = [this](std::uint64_t id, std::string reply) {
+  cb.on_forward_reply = [this](std::uint64_t id, const std::string& reply) {
     requests_.forward_replied(id, reply);
   };
   cb.on_peer_state = [this](raft::NodeId node, bool connected) { on_peer_state(node, connected); };

@@ -440,16 +440,16 @@ class Transport::Impl : public std::enable_shared_from_this<Transport::Impl> {
       connect(conn, endpoints);
       return;
     }
-    peer->resolver.async_resolve(
-        peer->host, std::to_string(peer->port),
-        [self = shared_from_this(), conn](error_code ec, tcp::resolver::results_type results) {
-          if (!self->alive(conn)) return;
-          if (ec) {
-            self->outbound_failed(conn, "resolve: " + ec.message());
-            return;
-          }
-          self->connect(conn, results);
-        });
+    peer->resolver.async_resolve(peer->host, std::to_string(peer->port),
+                                 [self = shared_from_this(), conn](
+                                     error_code ec, const tcp::resolver::results_type& results) {
+                                   if (!self->alive(conn)) return;
+                                   if (ec) {
+                                     self->outbound_failed(conn, "resolve: " + ec.message());
+                                     return;
+                                   }
+                                   self->connect(conn, results);
+                                 });
   }
 
   template <typename Endpoints>

@@ -43,7 +43,8 @@ struct Report {
 };
 
 /// Checks the ops of one key (indices into h.ops, all with the same key).
-KeyReport check_key(const History& h, const std::vector<std::size_t>& ops, const CheckOptions& opt);
+KeyReport check_key(const History& h, const std::vector<std::size_t>& op_indices,
+                    const CheckOptions& opt);
 
 /// Checks every key; the verdict is the worst of the keys' (violation > undecided > fine).
 Report check_history(const History& h, const CheckOptions& opt);

@@ -371,6 +371,7 @@ int run(const Args& a) {
   }
   if (a.attack == "squat") {
     std::vector<std::unique_ptr<Conn>> conns;
+    conns.reserve(static_cast<std::size_t>(a.connections));
     for (int i = 0; i < a.connections; ++i) conns.push_back(std::make_unique<Conn>(a.host, a.port));
     fmt::print("opened: {}\n", conns.size());
     std::fflush(stdout);
