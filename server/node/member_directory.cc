@@ -48,6 +48,14 @@ bool split_address(const std::string& addr, std::string& host, std::uint16_t& po
 
 void MemberDirectory::set(raft::NodeId id, const std::string& client_addr) {
   addresses_[id] = client_addr;
+  dial(id, client_addr);
+}
+
+void MemberDirectory::link_all() {
+  for (const auto& [id, addr] : addresses_) dial(id, addr);
+}
+
+void MemberDirectory::dial(raft::NodeId id, const std::string& client_addr) {
   if (id == self_) return;
   std::string host;
   std::uint16_t port = 0;

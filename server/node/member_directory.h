@@ -37,6 +37,13 @@ class MemberDirectory {
 
   /// Records `id` at `client_addr` and links to it (never to ourselves).
   void set(raft::NodeId id, const std::string& client_addr);
+  /// Records `id` at `client_addr` without linking yet (see link_all).
+  void record(raft::NodeId id, const std::string& client_addr) { addresses_[id] = client_addr; }
+  /// Links to every member recorded (links already made are kept as they are).
+  void link_all();
+  /// Links to a node that is not a member yet, without recording it: before formation, the
+  /// nodes of the -e list.
+  void dial(raft::NodeId id, const std::string& client_addr);
   /// Forgets `id` and drops its link.
   void remove(raft::NodeId id);
   /// The client address of `id`, or "" if unknown.

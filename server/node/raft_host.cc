@@ -78,6 +78,7 @@ RaftHost::RaftHost(boost::asio::io_context& io, ClusterConfig config, const Conf
       tick_timer_(io),
       rng_state_(config_.id ^ random_incarnation()) {
   snapshots_.set_interval(config_.snapshot_interval);
+  snapshots_.set_on_taken([this] { report_snapshot_taken(); });
 
   Membership::Options mo;
   mo.self = config_.id;
@@ -169,7 +170,7 @@ Status RaftHost::start() {
   }
   if (membership_->formed()) return start_node();
   // Not formed yet: dial every member of the list; Membership forms the cluster or adopts it.
-  for (const auto& [id, addr] : config_.members) members_.set(id, addr);
+  for (const auto& [id, addr] : config_.members) members_.dial(id, addr);
   return Status::ok();
 }
 
@@ -194,7 +195,9 @@ Status RaftHost::start_node() {
     log::info("starting cluster {:016x} with {} voter(s)", membership_->cluster_id(),
               conf.voters.size());
   }
-  for (const auto& [id, m] : membership_->members()) members_.set(id, m.client_addr);
+  // Linked once the snapshot is loaded (it may know newer addresses): a load that takes
+  // longer than a handshake's deadline would otherwise fail every first handshake.
+  for (const auto& [id, m] : membership_->members()) members_.record(id, m.client_addr);
 
   raft::Config rc;
   rc.id = config_.id;
@@ -231,6 +234,7 @@ Status RaftHost::start_node() {
   auto loaded = snapshots_.load_at_start();
   if (!loaded) return loaded.status();
   if (loaded->meta.index > 0) adopt_snapshot(*loaded);
+  members_.link_all();
   if (lone_voter()) node_->campaign();  // a single-voter cluster needs nobody's vote
   update_log_context();
   tick_timer_.expires_after(std::chrono::milliseconds(config_.tick_ms));

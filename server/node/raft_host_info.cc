@@ -56,8 +56,7 @@ void RaftHost::info(std::string& out) const {
                  members_.address(st.leader), st.hard_state.commit, applied_.index, st.last_index,
                  snapshots_.newest_index(), dir_.log().first_index(),
                  st.conf.voters.size() + st.conf.learners.size(), st.conf.voters.size(),
-                 requests_.pending_writes() + requests_.pending_forwards(),
-                 requests_.pending_reads(), requests_.read_rounds(),
+                 requests_.pending_writes(), requests_.pending_reads(), requests_.read_rounds(),
                  local_reads_linearizable_ ? "yes" : "no", config_.snapshot_interval,
                  snapshots_.running() ? 1 : 0, snapshots_.taken(), snapshots_.installed(),
                  snapshots_.last_info(), disk_->writes());

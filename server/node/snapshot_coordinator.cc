@@ -114,6 +114,7 @@ void SnapshotCoordinator::finish(const Snapshotter::Outcome& o) {
         o.meta.index, o.meta.term, o.body_bytes, ms(o.fork_time), ms(o.child_time),
         o.raised ? " (raised from idle to normal priority: the CPU was busy all along)" : "");
     to_report_ = o.meta;
+    if (on_taken_) on_taken_();
     for (auto& done : waiting) done("+OK\r\n");
     if (streamed_damaged_) compact_past_damaged_file();
   } else {
@@ -161,6 +162,7 @@ void SnapshotCoordinator::compact_past_damaged_file() {
     streamed_damaged_ = false;
     streamed_restarts_ = 0;
     to_report_ = (*now_streamed)->meta();
+    if (on_taken_) on_taken_();
     return;
   }
   // No newer good snapshot yet: take one; finish() comes back here.

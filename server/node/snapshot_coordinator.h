@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,6 +58,10 @@ class SnapshotCoordinator {
   SnapshotCoordinator(const SnapshotCoordinator&) = delete;
   SnapshotCoordinator& operator=(const SnapshotCoordinator&) = delete;
 
+  /// Called as soon as a snapshot is taken and adopted (or the log is compacted to a newer
+  /// good file), before CHECKPOINTs waiting for it are answered: the host tells the core then
+  /// (take_report).
+  void set_on_taken(std::function<void()> hook) { on_taken_ = std::move(hook); }
   /// Applied entries between snapshots (snapshot-interval); 0: only at CHECKPOINT.
   void set_interval(std::uint64_t entries) { interval_ = entries; }
   /// No snapshot is taken before the log is replayed up to `index` (the commit index at start).
@@ -110,6 +115,7 @@ class SnapshotCoordinator {
   std::vector<Completion> checkpoint_waiting_;  ///< answered when the running snapshot ends
   std::vector<Completion> checkpoint_next_;     ///< need a snapshot started after they came
   std::optional<raft::SnapshotMeta> to_report_;
+  std::function<void()> on_taken_;
 
   std::unique_ptr<storage::IncomingSnapshot> incoming_;
   std::string received_path_;  ///< verified incoming file, not installed yet
