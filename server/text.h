@@ -27,6 +27,19 @@ inline bool iequals(std::string_view a, std::string_view b) {
          });
 }
 
+/// What Redis's addReplyErrorFormat does to a formatted error: CR/LF trimmed at both ends and
+/// mapped to spaces inside, so the error stays one protocol line.
+inline std::string one_line(std::string s) {
+  const auto first = s.find_first_not_of("\r\n");
+  if (first == std::string::npos) return {};
+  s.erase(0, first);
+  s.erase(s.find_last_not_of("\r\n") + 1);
+  for (char& c : s) {
+    if (c == '\r' || c == '\n') c = ' ';
+  }
+  return s;
+}
+
 inline std::string ascii_lower(std::string_view text) {
   std::string out(text);
   for (char& c : out) c = ascii_lower(c);

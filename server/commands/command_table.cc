@@ -20,16 +20,6 @@ std::string_view c_string_prefix(std::string_view s, std::size_t max) {
   return nul == std::string_view::npos ? s : s.substr(0, nul);
 }
 
-std::string one_line(std::string s) {
-  const auto first = s.find_first_not_of("\r\n");
-  if (first == std::string::npos) return {};
-  s.erase(0, first);
-  s.erase(s.find_last_not_of("\r\n") + 1);
-  std::replace(s.begin(), s.end(), '\r', ' ');
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
-}
-
 struct Word {
   std::string_view word;
   std::uint32_t bit;

@@ -28,7 +28,7 @@ bool parse_expire_flags(Args args, unsigned& flags, resp::Writer& out) {
     } else if (iequals(opt, "lt")) {
       flags |= kLt;
     } else {
-      out.error(one_line_error("ERR Unsupported option " + std::string(opt)));
+      out.error(one_line("ERR Unsupported option " + std::string(opt)));
       return false;
     }
   }

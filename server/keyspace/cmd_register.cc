@@ -10,17 +10,6 @@ namespace raftd {
 
 namespace kv {
 
-std::string one_line_error(std::string s) {
-  const auto first = s.find_first_not_of("\r\n");
-  if (first == std::string::npos) return {};
-  s.erase(0, first);
-  s.erase(s.find_last_not_of("\r\n") + 1);
-  for (char& c : s) {
-    if (c == '\r' || c == '\n') c = ' ';
-  }
-  return s;
-}
-
 std::string invalid_expire_error(std::string_view command) {
   return fmt::format("ERR invalid expire time in '{}' command", command);
 }

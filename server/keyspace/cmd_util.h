@@ -147,9 +147,6 @@ WriteLookup<T> lookup_write(Keyspace& ks, std::string_view key, std::int64_t now
   return check_type<T>(ref, out);
 }
 
-/// What addReplyErrorFormat does to a formatted message: CR/LF trimmed at both ends and mapped
-/// to spaces inside, so the error stays one protocol line.
-std::string one_line_error(std::string s);
 /// "ERR invalid expire time in '<cmd>' command" (addReplyErrorExpireTime).
 std::string invalid_expire_error(std::string_view command);
 
