@@ -48,7 +48,6 @@ class MemberDirectory {
   void remove(raft::NodeId id);
   /// The client address of `id`, or "" if unknown.
   std::string_view address(raft::NodeId id) const;
-  const std::map<raft::NodeId, std::string>& all() const { return addresses_; }
 
   /// "id/host:port,..." for the members of `conf` (voters, then learners): a snapshot's header.
   std::string encode(const raft::ConfState& conf) const;

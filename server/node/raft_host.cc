@@ -720,7 +720,6 @@ void RaftHost::reconfigure(const Config& config) {
   config_.forward_writes = config.forward_writes;
   config_.linearizable_reads = config.linearizable_reads;
   config_.request_timeout_ms = config.request_timeout_ms;
-  config_.snapshot_interval = config.snapshot_interval;
   snapshots_.set_interval(config.snapshot_interval);
 }
 

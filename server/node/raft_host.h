@@ -72,10 +72,12 @@ struct ClusterConfig {
   std::map<raft::NodeId, std::string> members;
   int tick_ms = 100;
   int election_ticks = 10;
-  bool forward_writes = true;                ///< false: a follower answers writes with -MOVED
-  bool linearizable_reads = true;            ///< false: reads are served from local state at once
-  int request_timeout_ms = 10000;            ///< a write or read not answered by then gets -TIMEOUT
-  std::uint64_t snapshot_interval = 100000;  ///< applied entries between snapshots; 0: never
+  bool forward_writes = true;      ///< false: a follower answers writes with -MOVED
+  bool linearizable_reads = true;  ///< false: reads are served from local state at once
+  int request_timeout_ms = 10000;  ///< a write or read not answered by then gets -TIMEOUT
+  /// Applied entries between snapshots; 0: never. The start value: live changes go to the
+  /// snapshot coordinator, which holds the value in effect.
+  std::uint64_t snapshot_interval = 100000;
   /// The cluster secret peers prove in handshakes (--peer-secret); empty: the one generated when
   /// the cluster was formed (DIR/SECRET).
   std::string secret;

@@ -57,7 +57,7 @@ void RaftHost::info(std::string& out) const {
                  snapshots_.newest_index(), dir_.log().first_index(),
                  st.conf.voters.size() + st.conf.learners.size(), st.conf.voters.size(),
                  requests_.pending_writes(), requests_.pending_reads(), requests_.read_rounds(),
-                 local_reads_linearizable_ ? "yes" : "no", config_.snapshot_interval,
+                 local_reads_linearizable_ ? "yes" : "no", snapshots_.interval(),
                  snapshots_.running() ? 1 : 0, snapshots_.taken(), snapshots_.installed(),
                  snapshots_.last_info(), disk_->writes());
   std::vector<raft::NodeId> members = st.conf.voters;

@@ -64,6 +64,7 @@ class SnapshotCoordinator {
   void set_on_taken(std::function<void()> hook) { on_taken_ = std::move(hook); }
   /// Applied entries between snapshots (snapshot-interval); 0: only at CHECKPOINT.
   void set_interval(std::uint64_t entries) { interval_ = entries; }
+  std::uint64_t interval() const { return interval_; }
   /// No snapshot is taken before the log is replayed up to `index` (the commit index at start).
   void set_replay_until(raft::Index index) { replay_until_ = index; }
 

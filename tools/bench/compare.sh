@@ -89,6 +89,8 @@ for mode in $REDIS_AOF; do
   REDIS_PORTS+=("$port")
   port=$((port + 1))
 done
+for i in "${!REDIS_PORTS[@]}"; do wait_ready "${REDIS_PORTS[$i]}" "${REDIS_NAMES[$i]}"; done
+
 # One cluster per raftd binary: name "raftd" for one binary, "raftd1", "raftd2", ... for several.
 RAFTD_NAMES=()
 RAFTD_LEADER_PORTS=()
@@ -110,7 +112,6 @@ for j in "${!RAFTD_BINS[@]}"; do
     RAFTD_PIDS+=($!)
     pids+=($!)
   done
-  for i in "${!REDIS_PORTS[@]}"; do wait_ready "${REDIS_PORTS[$i]}" "${REDIS_NAMES[$i]}"; done
   for a in "${addrs[@]}"; do wait_ready "${a##*:}" "$name ${a}"; done
   # The load goes to the leader: where writes commit and linearizable reads are confirmed.
   deadline=$((SECONDS + 20))
