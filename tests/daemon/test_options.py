@@ -222,6 +222,10 @@ def test_config_set_live_options():
                 check_eq(c.call("CONFIG", "SET", name, value), Simple("OK"), f"SET {name}")
                 check_eq(config_get(d, name), {name: shown}, f"GET {name}")
             # They take effect: a third client is refused (this one and the next are two) ...
+            # once the server has seen config_get's connections close (it counts a client
+            # until it reads the close).
+            wait_until(lambda: b"connected_clients:1\r\n" in c.call("INFO", "clients"),
+                       what="only this client connected")
             with d.conn() as second:
                 check_eq(second.call("PING"), Simple("PONG"), "second client")
                 with d.conn() as third:
